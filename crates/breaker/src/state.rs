@@ -1,0 +1,573 @@
+//! The state machine: closed → open → half-open → closed, in one atomic word.
+//!
+//! Everything a call needs on its way in and out lives in a single `AtomicU64`: the state,
+//! a generation that every transition bumps, and two counts whose meaning depends on the
+//! state (closed: failures in a row; half-open: trials in flight and trial successes).
+//! Admitting a call and recording its outcome are a load and, at most, a compare-exchange:
+//! no lock, no allocation. Transitions are rare and take a mutex, which serialises them
+//! and guards the little history kept beside the word (trips in a row, when it opened).
+//! Listeners are called after that mutex is released.
+//!
+//! The generation makes late outcomes harmless: a call admitted before a transition
+//! carries the old generation, and its outcome no longer moves the state (gobreaker).
+
+use std::fmt;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Outcome;
+use crate::clock::Clock;
+use crate::counters::{Count, Counters};
+use crate::error::Rejected;
+use crate::events::{Event, Listener, Transition};
+use crate::policy::{Backoff, TripPolicy};
+use crate::window::SlidingWindow;
+
+/// The state of a circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Calls pass; failures are counted.
+    Closed = 0,
+    /// Calls are rejected until the open time runs out.
+    Open = 1,
+    /// A limited number of trial calls pass; the rest are rejected.
+    HalfOpen = 2,
+    /// An operator holds the circuit open: every call is rejected.
+    ForcedOpen = 3,
+    /// An operator switched the breaker off: every call passes, nothing trips.
+    Disabled = 4,
+}
+
+impl State {
+    /// The name used in JSON, metrics and logs (`closed`, `half_open`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+            Self::ForcedOpen => "forced_open",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    fn from_tag(tag: u64) -> Self {
+        match tag {
+            0 => Self::Closed,
+            1 => Self::Open,
+            2 => Self::HalfOpen,
+            3 => Self::ForcedOpen,
+            _ => Self::Disabled,
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Word layout, low to high: state (3 bits) | a (24 bits) | b (16 bits) | generation (21 bits).
+const TAG_BITS: u32 = 3;
+const A_BITS: u32 = 24;
+const B_BITS: u32 = 16;
+const A_SHIFT: u32 = TAG_BITS;
+const B_SHIFT: u32 = A_SHIFT + A_BITS;
+const GEN_SHIFT: u32 = B_SHIFT + B_BITS;
+/// Largest failure threshold and half-open permit count the word can hold.
+pub(crate) const MAX_A: u32 = (1 << A_BITS) - 1;
+/// Largest success threshold the word can hold.
+pub(crate) const MAX_B: u32 = (1 << B_BITS) - 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Word(u64);
+
+impl Word {
+    fn new(state: State, generation: u64) -> Self {
+        Self((state as u64) | (generation << GEN_SHIFT))
+    }
+    fn state(self) -> State {
+        State::from_tag(self.0 & ((1 << TAG_BITS) - 1))
+    }
+    fn generation(self) -> u64 {
+        self.0 >> GEN_SHIFT
+    }
+    /// Closed: failures in a row. Half-open: trials in flight.
+    fn a(self) -> u32 {
+        ((self.0 >> A_SHIFT) & u64::from(MAX_A)) as u32
+    }
+    /// Half-open: trials that succeeded.
+    fn b(self) -> u32 {
+        ((self.0 >> B_SHIFT) & u64::from(MAX_B)) as u32
+    }
+    fn with_a(self, a: u32) -> Self {
+        let a = u64::from(a.min(MAX_A));
+        Self((self.0 & !(u64::from(MAX_A) << A_SHIFT)) | (a << A_SHIFT))
+    }
+    fn with_b(self, b: u32) -> Self {
+        let b = u64::from(b.min(MAX_B));
+        Self((self.0 & !(u64::from(MAX_B) << B_SHIFT)) | (b << B_SHIFT))
+    }
+    /// Same state and generation: only the counts may differ.
+    fn same_epoch(self, other: Self) -> bool {
+        self.state() == other.state() && self.generation() == other.generation()
+    }
+    fn next(self, state: State) -> Self {
+        // The generation wraps after 2^21 transitions; only equality with a ticket's
+        // generation matters, and no call lives through two million transitions.
+        Self::new(state, (self.generation() + 1) & ((1 << (64 - GEN_SHIFT)) - 1))
+    }
+}
+
+/// How a breaker behaves; fixed when it is built.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub policy: TripPolicy,
+    pub reset_timeout: Duration,
+    pub backoff: Backoff,
+    pub half_open_max_calls: u32,
+    pub success_threshold: u32,
+    /// Zero when slow calls are not tracked.
+    pub slow_call_nanos: u64,
+    pub call_timeout: Option<Duration>,
+    pub max_retry_hint: Duration,
+}
+
+/// What admitted a call; handed back with its outcome.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticket {
+    kind: TicketKind,
+    generation: u64,
+    /// Clock reading at admission, taken only when slow calls are tracked.
+    started: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TicketKind {
+    Closed,
+    Trial,
+    /// The breaker is disabled: the outcome is only counted.
+    Passthrough,
+}
+
+/// Rarely-changing facts kept beside the word, guarded by the transition mutex.
+struct History {
+    /// Trips since the circuit last closed (drives the backoff).
+    trips: u32,
+    opened_at: Option<u64>,
+    failures_at_trip: u32,
+    last_transition: Option<Transition>,
+    rng: u64,
+}
+
+impl History {
+    /// A uniform number in `[0, 1)` for the backoff's jitter (splitmix64).
+    fn next_unit(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A consistent reading of the machine, for the status snapshot.
+pub(crate) struct Reading {
+    pub state: State,
+    pub consecutive_failures: u32,
+    pub half_open_in_flight: u32,
+    pub retry_after: Option<Duration>,
+    pub opened_at: Option<u64>,
+    pub last_transition: Option<Transition>,
+}
+
+pub(crate) struct Machine {
+    pub name: Box<str>,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub counters: Counters,
+    word: AtomicU64,
+    /// Clock reading at which an open circuit admits its first trial.
+    open_until: AtomicU64,
+    window: Option<SlidingWindow>,
+    history: Mutex<History>,
+    listeners: Box<[Arc<dyn Listener>]>,
+}
+
+impl Machine {
+    pub(crate) fn new(
+        name: String,
+        settings: Settings,
+        clock: Clock,
+        listeners: Vec<Arc<dyn Listener>>,
+        initial: State,
+    ) -> Self {
+        let window = match settings.policy {
+            TripPolicy::FailureRate { window, .. } => Some(SlidingWindow::new(window)),
+            TripPolicy::ConsecutiveFailures(_) => None,
+        };
+        let seed = clock.wall_time(0).elapsed().map_or(0, |d| d.as_nanos() as u64)
+            ^ (name.len() as u64).rotate_left(32)
+            ^ std::process::id() as u64;
+        Self {
+            name: name.into_boxed_str(),
+            settings,
+            clock,
+            counters: Counters::new(),
+            word: AtomicU64::new(Word::new(initial, 0).0),
+            open_until: AtomicU64::new(0),
+            window,
+            history: Mutex::new(History {
+                trips: 0,
+                opened_at: None,
+                failures_at_trip: 0,
+                last_transition: None,
+                rng: seed,
+            }),
+            listeners: listeners.into_boxed_slice(),
+        }
+    }
+
+    /// Admits a call or says why not.
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<Ticket, Rejected> {
+        // Acquire pairs with the transition's release, so an `Open` word is read with
+        // the `open_until` that was stored before it.
+        let mut current = Word(self.word.load(Acquire));
+        loop {
+            match current.state() {
+                State::Closed => return Ok(self.ticket(TicketKind::Closed, current)),
+                State::Disabled => return Ok(self.ticket(TicketKind::Passthrough, current)),
+                State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
+                State::Open => {
+                    let now = self.clock.now_nanos();
+                    let until = self.open_until.load(Relaxed);
+                    if now < until {
+                        let wait = Duration::from_nanos(until - now);
+                        return Err(self.reject(State::Open, Some(wait)));
+                    }
+                    // The open time is over: the first caller here turns the circuit
+                    // half-open and carries its first trial.
+                    let to_half_open = (State::HalfOpen, Transition::ResetTimeoutElapsed);
+                    if let Some(word) = self.transition(current, to_half_open, 1, None) {
+                        return Ok(self.ticket(TicketKind::Trial, word));
+                    }
+                    current = Word(self.word.load(Acquire));
+                }
+                State::HalfOpen => {
+                    if current.a() >= self.settings.half_open_max_calls {
+                        return Err(self.reject(State::HalfOpen, Some(Duration::ZERO)));
+                    }
+                    let taken = current.with_a(current.a() + 1);
+                    match self.word.compare_exchange_weak(current.0, taken.0, AcqRel, Acquire) {
+                        Ok(_) => return Ok(self.ticket(TicketKind::Trial, current)),
+                        Err(actual) => current = Word(actual),
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
+        let started = if self.settings.slow_call_nanos > 0 {
+            self.clock.now_nanos()
+        } else {
+            0
+        };
+        Ticket {
+            kind,
+            generation: word.generation(),
+            started,
+        }
+    }
+
+    #[cold]
+    fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
+        self.counters.add(Count::Rejected);
+        self.emit(&Event::Rejected { state });
+        Rejected { state, retry_after }
+    }
+
+    /// Records how an admitted call ended.
+    #[inline]
+    pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
+        let outcome = self.slow_call_is_failure(ticket, outcome);
+        let (count, event) = match outcome {
+            Outcome::Success => (Count::Success, Event::Success),
+            Outcome::Failure | Outcome::RetryAfter(_) => (Count::Failure, Event::Failure),
+            Outcome::Ignored => (Count::Ignored, Event::Ignored),
+        };
+        self.counters.add(count);
+        self.emit(&event);
+        match ticket.kind {
+            TicketKind::Closed => self.complete_closed(ticket.generation, outcome),
+            TicketKind::Trial => self.complete_trial(ticket.generation, outcome),
+            TicketKind::Passthrough => {}
+        }
+    }
+
+    #[inline]
+    fn slow_call_is_failure(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
+        let threshold = self.settings.slow_call_nanos;
+        if threshold > 0
+            && outcome == Outcome::Success
+            && self.clock.now_nanos().saturating_sub(ticket.started) > threshold
+        {
+            Outcome::Failure
+        } else {
+            outcome
+        }
+    }
+
+    #[inline]
+    fn complete_closed(&self, generation: u64, outcome: Outcome) {
+        let failed = match outcome {
+            Outcome::Ignored => return,
+            other => other.is_failure(),
+        };
+        let mut current = Word(self.word.load(Acquire));
+        let after = loop {
+            if current.state() != State::Closed || current.generation() != generation {
+                return; // admitted before a transition: too late to count
+            }
+            let next = if failed {
+                current.with_a(current.a() + 1)
+            } else if current.a() == 0 {
+                // Nothing to reset. Not writing keeps the word's cache line shared
+                // between cores, which is what lets the closed path scale.
+                break current;
+            } else {
+                current.with_a(0)
+            };
+            match self.word.compare_exchange_weak(current.0, next.0, AcqRel, Acquire) {
+                Ok(_) => break next,
+                Err(actual) => current = Word(actual),
+            }
+        };
+        let reason = match (self.settings.policy, &self.window) {
+            (TripPolicy::ConsecutiveFailures(n), _) => {
+                (failed && after.a() >= n).then_some(Transition::ConsecutiveFailures(after.a()))
+            }
+            (
+                TripPolicy::FailureRate {
+                    threshold,
+                    min_calls,
+                    ..
+                },
+                Some(window),
+            ) => {
+                let now = self.clock.now_nanos();
+                window.record(now, failed);
+                // A success cannot raise the rate: only a failure needs the tally.
+                let tally = failed.then(|| window.tally(now));
+                tally
+                    .filter(|t| t.calls >= min_calls && t.rate() >= threshold)
+                    .map(|t| Transition::FailureRate {
+                        rate: t.rate(),
+                        calls: t.calls,
+                    })
+            }
+            (TripPolicy::FailureRate { .. }, None) => None,
+        };
+        if let Some(reason) = reason {
+            self.transition(after, (State::Open, reason), 0, retry_hint(outcome));
+        }
+    }
+
+    fn complete_trial(&self, generation: u64, outcome: Outcome) {
+        let mut current = Word(self.word.load(Acquire));
+        loop {
+            if current.state() != State::HalfOpen || current.generation() != generation {
+                return;
+            }
+            let in_flight = current.a().saturating_sub(1);
+            let next = match outcome {
+                Outcome::Failure | Outcome::RetryAfter(_) => {
+                    let to = (State::Open, Transition::TrialFailed);
+                    if self
+                        .transition(current, to, 0, retry_hint(outcome))
+                        .is_some()
+                    {
+                        return;
+                    }
+                    current = Word(self.word.load(Acquire));
+                    continue;
+                }
+                Outcome::Success if current.b() + 1 >= self.settings.success_threshold => {
+                    let to = (State::Closed, Transition::TrialsSucceeded);
+                    if self.transition(current, to, 0, None).is_some() {
+                        return;
+                    }
+                    current = Word(self.word.load(Acquire));
+                    continue;
+                }
+                Outcome::Success => current.with_a(in_flight).with_b(current.b() + 1),
+                // Gives the permit back without counting: an excluded error says nothing
+                // about whether the upstream recovered.
+                Outcome::Ignored => current.with_a(in_flight),
+            };
+            match self.word.compare_exchange_weak(current.0, next.0, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(actual) => current = Word(actual),
+            }
+        }
+    }
+
+    /// Moves from `expected`'s state and generation to `to`, with `a` set to `in_flight`.
+    /// Returns the new word, or `None` if another transition got there first.
+    #[cold]
+    fn transition(
+        &self,
+        expected: Word,
+        (to, reason): (State, Transition),
+        in_flight: u32,
+        hint: Option<Duration>,
+    ) -> Option<Word> {
+        let from = expected.state();
+        let new = expected.next(to).with_a(in_flight);
+        {
+            let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut current = self.word.load(Acquire);
+            // Only transitions change state or generation, and they hold this lock: once
+            // the epoch matches here it stays; lock-free paths may still move the counts.
+            if !Word(current).same_epoch(expected) {
+                return None;
+            }
+            let now = self.clock.now_nanos();
+            match to {
+                State::Open => {
+                    history.trips = history.trips.saturating_add(1);
+                    history.failures_at_trip = match from {
+                        State::Closed => Word(current).a(),
+                        _ => history.failures_at_trip.saturating_add(1),
+                    };
+                    let unit = history.next_unit();
+                    let s = &self.settings;
+                    let mut open_for = s.backoff.open_time(s.reset_timeout, history.trips, unit);
+                    if let Some(hint) = hint {
+                        open_for = open_for.max(hint.min(s.max_retry_hint));
+                    }
+                    let until = now.saturating_add(open_for.as_nanos() as u64);
+                    // Relaxed: published by the release of the word's exchange below.
+                    self.open_until.store(until, Relaxed);
+                    history.opened_at = Some(now);
+                }
+                State::ForcedOpen => history.opened_at = Some(now),
+                State::Closed | State::Disabled => {
+                    history.trips = 0;
+                    history.opened_at = None;
+                    history.failures_at_trip = 0;
+                    if let Some(window) = &self.window {
+                        window.clear();
+                    }
+                }
+                State::HalfOpen => {}
+            }
+            history.last_transition = Some(reason);
+            while let Err(actual) = self.word.compare_exchange(current, new.0, AcqRel, Acquire) {
+                current = actual;
+            }
+        }
+        if from != to {
+            self.emit(&Event::StateChanged { from, to, reason });
+        }
+        Some(new)
+    }
+
+    /// An operator's transition: from whatever state the circuit is in.
+    pub(crate) fn force(&self, to: State, reason: Transition) {
+        loop {
+            let current = Word(self.word.load(Acquire));
+            if self.transition(current, (to, reason), 0, None).is_some() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        Word(self.word.load(Acquire)).state()
+    }
+
+    pub(crate) fn read(&self) -> Reading {
+        let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        let word = Word(self.word.load(Acquire));
+        let state = word.state();
+        let retry_after = match state {
+            State::Open => {
+                let left = self.open_until.load(Relaxed);
+                Some(Duration::from_nanos(
+                    left.saturating_sub(self.clock.now_nanos()),
+                ))
+            }
+            State::HalfOpen => Some(Duration::ZERO),
+            _ => None,
+        };
+        Reading {
+            state,
+            consecutive_failures: match state {
+                State::Closed => word.a(),
+                State::Open | State::HalfOpen => history.failures_at_trip,
+                State::ForcedOpen | State::Disabled => 0,
+            },
+            half_open_in_flight: if state == State::HalfOpen {
+                word.a()
+            } else {
+                0
+            },
+            retry_after,
+            opened_at: history.opened_at,
+            last_transition: history.last_transition,
+        }
+    }
+
+    #[inline]
+    fn emit(&self, event: &Event) {
+        for listener in self.listeners.iter() {
+            listener.on_event(&self.name, event);
+        }
+    }
+}
+
+fn retry_hint(outcome: Outcome) -> Option<Duration> {
+    match outcome {
+        Outcome::RetryAfter(hint) => Some(hint),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_fields_round_trip_without_touching_each_other() {
+        let w = Word::new(State::HalfOpen, 77).with_a(MAX_A).with_b(3);
+        assert_eq!(w.state(), State::HalfOpen);
+        assert_eq!(w.generation(), 77);
+        assert_eq!((w.a(), w.b()), (MAX_A, 3));
+        let w = w.with_a(1).with_b(MAX_B);
+        assert_eq!((w.state(), w.generation(), w.a(), w.b()), (State::HalfOpen, 77, 1, MAX_B));
+    }
+
+    #[test]
+    fn next_bumps_the_generation_and_clears_counts() {
+        let w = Word::new(State::Closed, 5).with_a(4).next(State::Open);
+        assert_eq!((w.state(), w.generation(), w.a(), w.b()), (State::Open, 6, 0, 0));
+    }
+
+    #[test]
+    fn generation_wraps_instead_of_spilling() {
+        let top = (1u64 << (64 - GEN_SHIFT)) - 1;
+        let w = Word::new(State::Closed, top).next(State::Open);
+        assert_eq!((w.state(), w.generation()), (State::Open, 0));
+    }
+}

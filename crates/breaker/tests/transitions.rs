@@ -1,0 +1,532 @@
+//! Every transition and option of the state machine, on a hand-driven clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use breaker::{
+    Backoff, Builder, CircuitBreaker, Clock, Event, Listener, ManualClock, Outcome, State,
+    Transition, TripPolicy, Window,
+};
+
+const RESET: Duration = Duration::from_secs(60);
+
+fn breaker(configure: impl FnOnce(Builder) -> Builder) -> (CircuitBreaker, ManualClock) {
+    let (clock, hand) = Clock::manual();
+    let builder = CircuitBreaker::builder("test")
+        .reset_timeout(RESET)
+        .clock(clock);
+    (configure(builder).build().expect("valid settings"), hand)
+}
+
+fn record(b: &CircuitBreaker, outcome: Outcome) {
+    b.try_acquire().expect("admitted").record(outcome);
+}
+
+fn fail_times(b: &CircuitBreaker, n: usize) {
+    for _ in 0..n {
+        record(b, Outcome::Failure);
+    }
+}
+
+#[test]
+fn starts_closed_and_lets_calls_through() {
+    let (b, _) = breaker(|b| b);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.call_sync(|| Ok::<_, ()>(7)).expect("closed"), 7);
+}
+
+#[test]
+fn opens_after_threshold_consecutive_failures() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    fail_times(&b, 2);
+    assert_eq!(b.state(), State::Closed);
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    let status = b.status();
+    assert_eq!(status.consecutive_failures, 3);
+    assert_eq!(status.last_transition, Some("consecutive_failures"));
+    assert!(status.opened_at.is_some());
+}
+
+#[test]
+fn default_policy_is_five_consecutive_failures() {
+    let (b, _) = breaker(|b| b);
+    fail_times(&b, 4);
+    assert_eq!(b.state(), State::Closed);
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_success_resets_the_consecutive_count() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    fail_times(&b, 2);
+    record(&b, Outcome::Success);
+    fail_times(&b, 2);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.status().consecutive_failures, 2);
+}
+
+#[test]
+fn ignored_outcomes_neither_trip_nor_reset() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    fail_times(&b, 2);
+    for _ in 0..10 {
+        record(&b, Outcome::Ignored);
+    }
+    assert_eq!(b.status().consecutive_failures, 2, "ignored must not reset");
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.status().ignored, 10);
+}
+
+#[test]
+fn open_rejects_at_once_with_the_time_until_the_trial() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(Duration::from_secs(15));
+    let rejected = b.try_acquire().err().expect("open rejects");
+    assert_eq!(rejected.state, State::Open);
+    assert_eq!(rejected.retry_after, Some(Duration::from_secs(45)));
+    let mut ran = false;
+    let r = b.call_sync(|| {
+        ran = true;
+        Ok::<_, ()>(())
+    });
+    assert!(r.is_err() && !ran, "the call must not run while open");
+    assert_eq!(b.status().rejected, 2);
+    assert_eq!(b.status().retry_after_seconds, Some(45.0));
+}
+
+#[test]
+fn after_the_reset_timeout_one_trial_goes_through() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(RESET - Duration::from_nanos(1));
+    assert!(b.try_acquire().is_err());
+    hand.advance(Duration::from_nanos(1));
+    let trial = b.try_acquire().expect("trial admitted");
+    assert_eq!(b.state(), State::HalfOpen);
+    let other = b.try_acquire().err().expect("second trial rejected");
+    assert_eq!(other.state, State::HalfOpen);
+    assert_eq!(other.retry_after, Some(Duration::ZERO));
+    drop(trial);
+}
+
+#[test]
+fn a_successful_trial_closes_the_circuit() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    record(&b, Outcome::Success);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.status().consecutive_failures, 0);
+    assert_eq!(b.status().opened_at, None);
+}
+
+#[test]
+fn a_failed_trial_reopens_for_another_reset_timeout() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    record(&b, Outcome::Failure);
+    assert_eq!(b.state(), State::Open);
+    let rejected = b.try_acquire().err().expect("reopened");
+    assert_eq!(rejected.retry_after, Some(RESET));
+    assert_eq!(b.status().last_transition, Some("trial_failed"));
+}
+
+#[test]
+fn success_threshold_needs_that_many_trial_successes() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .success_threshold(3)
+    });
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    record(&b, Outcome::Success);
+    record(&b, Outcome::Success);
+    assert_eq!(b.state(), State::HalfOpen);
+    record(&b, Outcome::Success);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn half_open_max_calls_limits_concurrent_trials() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .half_open_max_calls(2)
+            .success_threshold(2)
+    });
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    let first = b.try_acquire().expect("first trial");
+    let second = b.try_acquire().expect("second trial");
+    assert!(b.try_acquire().is_err(), "a third trial exceeds the limit");
+    assert_eq!(b.status().half_open_in_flight, 2);
+    first.record(Outcome::Success);
+    let third = b.try_acquire().expect("a finished trial frees its place");
+    second.record(Outcome::Success);
+    assert_eq!(b.state(), State::Closed);
+    third.record(Outcome::Success); // late trial of the old generation: no effect
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn an_ignored_trial_releases_its_permit_without_closing() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    record(&b, Outcome::Ignored);
+    assert_eq!(b.state(), State::HalfOpen, "an excluded error proves nothing");
+    record(&b, Outcome::Success);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn a_dropped_trial_permit_releases_its_place() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    let trial = b.try_acquire().expect("trial");
+    drop(trial);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.try_acquire().is_ok(), "the place of a dropped trial is free again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_trial_future_cannot_leave_the_circuit_stuck_half_open() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    // The trial hangs; the caller gives up on it (drops the future) after 1 s.
+    let hung = b.call(std::future::pending::<Result<(), ()>>());
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), hung).await;
+    assert!(gave_up.is_err());
+    assert_eq!(b.state(), State::HalfOpen);
+    let next = b.call(async { Ok::<_, ()>("recovered") }).await;
+    assert_eq!(next.expect("a new trial is admitted"), "recovered");
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_call_is_a_failure_and_releases_its_trial_permit() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(2))
+            .call_timeout(Duration::from_secs(30))
+    });
+    for _ in 0..2 {
+        let r = b.call(std::future::pending::<Result<(), ()>>()).await;
+        assert!(matches!(r, Err(breaker::CallError::Timeout(d)) if d == Duration::from_secs(30)));
+    }
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.status().failures, 2);
+    hand.advance(RESET);
+    let r = b.call(std::future::pending::<Result<(), ()>>()).await;
+    assert!(matches!(r, Err(breaker::CallError::Timeout(_))));
+    assert_eq!(b.state(), State::Open, "a timed-out trial reopens");
+}
+
+#[test]
+fn a_late_failure_from_before_a_trip_does_not_move_the_new_state() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(2)));
+    let slow = b.try_acquire().expect("admitted while closed");
+    fail_times(&b, 2);
+    hand.advance(RESET);
+    record(&b, Outcome::Success); // trial closes the circuit again
+    assert_eq!(b.state(), State::Closed);
+    slow.record(Outcome::Failure);
+    assert_eq!(b.status().consecutive_failures, 0, "stale outcome dropped");
+}
+
+#[test]
+fn a_late_success_from_before_a_trip_does_not_close_the_circuit() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    let slow = b.try_acquire().expect("admitted while closed");
+    fail_times(&b, 1);
+    hand.advance(RESET);
+    let trial = b.try_acquire().expect("trial");
+    slow.record(Outcome::Success);
+    assert_eq!(b.state(), State::HalfOpen);
+    trial.record(Outcome::Failure);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_slow_success_counts_as_a_failure() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .slow_call_threshold(Duration::from_secs(2))
+    });
+    let permit = b.try_acquire().expect("admitted");
+    hand.advance(Duration::from_secs(2));
+    permit.record(Outcome::Success);
+    assert_eq!(b.state(), State::Closed, "at the threshold is not slow");
+    let permit = b.try_acquire().expect("admitted");
+    hand.advance(Duration::from_millis(2001));
+    permit.record(Outcome::Success);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn failure_rate_over_a_count_window_trips_once_min_calls_are_seen() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::failure_rate(0.5, Window::Count(10), 4)));
+    fail_times(&b, 3);
+    assert_eq!(b.state(), State::Closed, "3 calls < min_calls");
+    record(&b, Outcome::Success);
+    record(&b, Outcome::Success);
+    assert_eq!(b.state(), State::Closed, "successes never trip");
+    fail_times(&b, 1); // 4 failures of 6 calls
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.status().last_transition, Some("failure_rate"));
+    assert_eq!(b.status().fail_threshold, None);
+}
+
+#[test]
+fn failure_rate_count_window_forgets_old_calls() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::failure_rate(0.5, Window::Count(4), 4)));
+    fail_times(&b, 1);
+    for _ in 0..4 {
+        record(&b, Outcome::Success);
+    }
+    fail_times(&b, 1); // window: S S S F
+    assert_eq!(b.state(), State::Closed);
+    fail_times(&b, 1); // window: S S F F = 50 %
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn failure_rate_time_window_drops_calls_older_than_the_period() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::failure_rate(
+            0.6,
+            Window::Time(Duration::from_secs(10)),
+            3,
+        ))
+    });
+    fail_times(&b, 2);
+    record(&b, Outcome::Success);
+    hand.advance(Duration::from_secs(11));
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Closed, "the old calls left the window");
+    fail_times(&b, 1);
+    record(&b, Outcome::Success);
+    assert_eq!(b.state(), State::Closed, "a success never trips, even at a rate above the threshold");
+    fail_times(&b, 1); // 3 failures of 4 calls
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn exponential_backoff_lengthens_each_consecutive_open() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .reset_timeout(Duration::from_secs(10))
+            .backoff(Backoff::Exponential {
+                multiplier: 2.0,
+                max: Duration::from_secs(35),
+                jitter: 0.0,
+            })
+    });
+    let mut open_times = Vec::new();
+    fail_times(&b, 1);
+    for _ in 0..4 {
+        let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+        open_times.push(wait.as_secs());
+        hand.advance(wait);
+        record(&b, Outcome::Failure); // trial fails
+    }
+    assert_eq!(open_times, [10, 20, 35, 35]);
+    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    hand.advance(wait);
+    record(&b, Outcome::Success);
+    fail_times(&b, 1);
+    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    assert_eq!(wait, Duration::from_secs(10), "closing resets the backoff");
+}
+
+#[test]
+fn jittered_backoff_stays_within_its_share() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .reset_timeout(Duration::from_secs(100))
+            .backoff(Backoff::Exponential {
+                multiplier: 1.0,
+                max: Duration::from_secs(100),
+                jitter: 0.2,
+            })
+    });
+    fail_times(&b, 1);
+    for _ in 0..20 {
+        let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+        assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(100));
+        hand.advance(wait);
+        record(&b, Outcome::Failure);
+    }
+}
+
+#[test]
+fn an_upstream_retry_hint_lengthens_the_open_time_up_to_the_cap() {
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .max_retry_hint(Duration::from_secs(120))
+    });
+    record(&b, Outcome::RetryAfter(Duration::from_secs(90)));
+    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    assert_eq!(wait, Duration::from_secs(90));
+    hand.advance(wait);
+    record(&b, Outcome::RetryAfter(Duration::from_secs(3600)));
+    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    assert_eq!(wait, Duration::from_secs(120), "capped");
+    hand.advance(wait);
+    record(&b, Outcome::RetryAfter(Duration::from_secs(1)));
+    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    assert_eq!(wait, RESET, "a hint never shortens the open time");
+}
+
+#[test]
+fn forced_open_rejects_everything_until_reset() {
+    let (b, hand) = breaker(|b| b);
+    b.force_open();
+    hand.advance(RESET * 10);
+    let rejected = b.try_acquire().err().expect("forced open");
+    assert_eq!(rejected.state, State::ForcedOpen);
+    assert_eq!(rejected.retry_after, None);
+    b.reset();
+    assert_eq!(b.state(), State::Closed);
+    assert!(b.try_acquire().is_ok());
+}
+
+#[test]
+fn disabled_lets_everything_through_and_still_counts() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)).enabled(false));
+    assert_eq!(b.state(), State::Disabled);
+    fail_times(&b, 10);
+    assert_eq!(b.state(), State::Disabled);
+    assert_eq!(b.status().failures, 10);
+    b.reset();
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    b.disable();
+    assert!(b.try_acquire().is_ok());
+}
+
+#[test]
+fn reset_forgets_failures() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    fail_times(&b, 2);
+    b.reset();
+    fail_times(&b, 2);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, Event)>>);
+
+impl Listener for Recorder {
+    fn on_event(&self, breaker: &str, event: &Event) {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .push((breaker.to_owned(), *event));
+    }
+}
+
+#[test]
+fn listeners_hear_every_event_with_the_trip_reason() {
+    let recorder = Arc::new(Recorder::default());
+    let (b, hand) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .listener(recorder.clone())
+    });
+    record(&b, Outcome::Success);
+    record(&b, Outcome::Ignored);
+    record(&b, Outcome::Failure);
+    let _ = b.try_acquire().err();
+    hand.advance(RESET);
+    record(&b, Outcome::Success);
+    let events: Vec<Event> = recorder
+        .0
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(name, e)| {
+            assert_eq!(name, "test");
+            *e
+        })
+        .collect();
+    use State::*;
+    assert_eq!(
+        events,
+        [
+            Event::Success,
+            Event::Ignored,
+            Event::Failure,
+            Event::StateChanged { from: Closed, to: Open, reason: Transition::ConsecutiveFailures(1) },
+            Event::Rejected { state: Open },
+            Event::StateChanged { from: Open, to: HalfOpen, reason: Transition::ResetTimeoutElapsed },
+            Event::Success,
+            Event::StateChanged { from: HalfOpen, to: Closed, reason: Transition::TrialsSucceeded },
+        ]
+    );
+}
+
+/// A listener that calls back into the breaker: deadlocks if events fire under a lock.
+struct Reentrant(Mutex<Option<CircuitBreaker>>);
+
+impl Listener for Reentrant {
+    fn on_event(&self, _: &str, event: &Event) {
+        if let Event::StateChanged { .. } = event {
+            if let Some(b) = self.0.lock().expect("not poisoned").as_ref() {
+                let _ = b.status();
+            }
+        }
+    }
+}
+
+#[test]
+fn listeners_are_called_outside_the_breakers_lock() {
+    let listener = Arc::new(Reentrant(Mutex::new(None)));
+    let (b, _) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .listener(listener.clone())
+    });
+    *listener.0.lock().expect("not poisoned") = Some(b.clone());
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    listener.0.lock().expect("not poisoned").take();
+}
+
+#[test]
+fn status_counts_calls_by_outcome() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(2)));
+    record(&b, Outcome::Success);
+    record(&b, Outcome::Ignored);
+    fail_times(&b, 2);
+    let _ = b.try_acquire().err();
+    let s = b.status();
+    assert_eq!(
+        (s.calls, s.successes, s.failures, s.ignored, s.rejected),
+        (4, 1, 2, 1, 1)
+    );
+    assert_eq!(s.name, "test");
+    assert_eq!(s.fail_threshold, Some(2));
+    assert_eq!(s.reset_timeout_seconds, 60.0);
+}
+
+#[test]
+fn invalid_settings_are_refused_naming_the_setting() {
+    let cases: Vec<(Builder, &str)> = vec![
+        (CircuitBreaker::builder("x").trip_policy(TripPolicy::consecutive_failures(0)), "trip_policy"),
+        (CircuitBreaker::builder("x").trip_policy(TripPolicy::failure_rate(1.5, Window::Count(10), 1)), "trip_policy"),
+        (CircuitBreaker::builder("x").trip_policy(TripPolicy::failure_rate(0.5, Window::Count(0), 1)), "trip_policy"),
+        (CircuitBreaker::builder("x").half_open_max_calls(0), "half_open_max_calls"),
+        (CircuitBreaker::builder("x").success_threshold(0), "success_threshold"),
+        (CircuitBreaker::builder("x").call_timeout(Duration::ZERO), "call_timeout"),
+        (CircuitBreaker::builder(""), "name"),
+    ];
+    for (builder, setting) in cases {
+        let err = builder.build().expect_err("invalid");
+        assert_eq!(err.setting, setting);
+        assert!(err.to_string().contains(setting));
+    }
+}

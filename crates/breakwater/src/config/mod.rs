@@ -1,0 +1,444 @@
+//! Start-up configuration: one typed [`Config`], parsed and validated once, then passed down.
+//!
+//! # Sources
+//!
+//! Lowest to highest precedence: built-in defaults < `.env` < `.env.$BREAKWATER_ENV` < the real
+//! process environment < command-line flags ([`crate::cli::Cli::overrides`]). Both files are
+//! looked up in one directory (the working directory, or `--env-dir`) and are optional.
+//! `BREAKWATER_ENV` itself is taken from the flags, the process environment or `.env`. A value
+//! set in a higher source wins even when it is empty, so `REDIS_URL=` in the environment turns
+//! off a `REDIS_URL` from `.env`.
+//!
+//! The parse is a pure function over a map ([`Config::from_map`]); [`Config::load`] layers the
+//! sources and [`Config::from_process_env`] is the only code in the crate that reads
+//! `std::env`. Every variable is parsed and all bad values are reported together in one
+//! [`ConfigError`].
+//!
+//! # Variables
+//!
+//! Surrounding whitespace is ignored. An empty value means "unset" for the optional variables
+//! (tokens, `REDIS_URL`, `BREAKWATER_ENV`, `HF_CHAT_URL`, `HF_TEXT_URL`, `RUST_LOG`); for the
+//! others it is a bad value. Seconds may be fractional (`0.5`), must be > 0 and at most one
+//! year (31536000).
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `BREAKWATER_ADDR` | `127.0.0.1:8000` | listen address (IP and port) |
+//! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes |
+//! | `BREAKWATER_API_TOKEN` | unset | when set, `/api/*` needs `Authorization: Bearer <token>` |
+//! | `HF_API_TOKEN` (or `HF_TOKEN`) | unset | LLM credentials; `HF_API_TOKEN` wins; unset = excerpts-only mode |
+//! | `HF_API_BASE` | `https://router.huggingface.co` | upstream base URL, `http(s)://`, trailing `/` trimmed |
+//! | `HF_MODEL` | `Qwen/Qwen2.5-1.5B-Instruct` | model id |
+//! | `HF_API_MODE` | `chat` | `chat` (OpenAI-style chat completions) or `text` (HF text generation) |
+//! | `HF_CHAT_URL` | `{HF_API_BASE}/v1/chat/completions` | full URL for chat mode |
+//! | `HF_TEXT_URL` | `{HF_API_BASE}/hf-inference/models/{HF_MODEL}` | full URL for text mode |
+//! | `CIRCUIT_BREAKER_ENABLED` | `true` | `true/false`, `1/0`, `yes/no`, `on/off` (any case) |
+//! | `CIRCUIT_BREAKER_FAIL_THRESHOLD` | `5` | consecutive failures that open the circuit (≥ 1) |
+//! | `CIRCUIT_BREAKER_TIMEOUT_SECONDS` | `30` | per-call deadline for the upstream |
+//! | `CIRCUIT_BREAKER_RESET_TIMEOUT` | `60` | seconds open before a trial call |
+//! | `CIRCUIT_BREAKER_NAME` | `huggingface` | breaker name in status and metrics |
+//! | `REDIS_URL` | unset | `redis://`, `rediss://` or `unix://`: shared answer cache and breaker state |
+//! | `BREAKWATER_ENV` | unset | `development` or `production`: also read `.env.$BREAKWATER_ENV` |
+//! | `BREAKWATER_CACHE_CAPACITY` | `10000` | answers kept in the in-process cache (≥ 1) |
+//! | `BREAKWATER_CACHE_TTL_SECONDS` | `3600` | how long a cached answer stays fresh |
+//! | `BREAKWATER_MAX_BODY_BYTES` | `65536` | largest accepted request body (≥ 1024) |
+//! | `BREAKWATER_TOP_K` | `5` | excerpts retrieved per question (1 to 20) |
+//! | `BREAKWATER_LOG_FORMAT` | `text` | `text` or `json` |
+//! | `RUST_LOG` | `info` | log filter (`tracing` `EnvFilter` syntax) |
+
+mod error;
+mod parse;
+mod redact;
+mod sources;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::{ConfigError, FileError, InvalidValue};
+
+/// Everything Breakwater needs to start, parsed and validated from the environment.
+///
+/// Build it with [`Config::from_process_env`] in `main`, or [`Config::from_map`] in tests.
+/// `Debug` and [`Config::summary`] never print the tokens.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `BREAKWATER_ENV`: which `.env.$BREAKWATER_ENV` file was read, if any.
+    pub environment: Option<Environment>,
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// The notes store and retrieval.
+    pub notes: NotesConfig,
+    /// The LLM upstream.
+    pub llm: LlmConfig,
+    /// The circuit breaker in front of the LLM.
+    pub breaker: BreakerConfig,
+    /// The answer cache.
+    pub cache: CacheConfig,
+    /// `REDIS_URL`: shared answer cache and breaker state; `None` keeps both in-process.
+    pub redis_url: Option<String>,
+    /// Logging.
+    pub log: LogConfig,
+    /// Things that are allowed but probably a mistake (an unknown `BREAKWATER_*` variable, an
+    /// open listener without an API token); `main` logs them once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// The HTTP server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `BREAKWATER_ADDR`: the listen address.
+    pub addr: SocketAddr,
+    /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+    /// `BREAKWATER_MAX_BODY_BYTES`: the largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// The notes store and retrieval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotesConfig {
+    /// `BREAKWATER_DB`: the SQLite file holding the notes.
+    pub db: PathBuf,
+    /// `BREAKWATER_TOP_K`: how many excerpts are retrieved per question (1 to 20).
+    pub top_k: usize,
+}
+
+/// The LLM upstream.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LlmConfig {
+    /// `HF_API_TOKEN`, else `HF_TOKEN`; `None` = excerpts-only mode.
+    pub api_token: Option<String>,
+    /// `HF_API_BASE`, without a trailing slash.
+    pub api_base: String,
+    /// `HF_MODEL`.
+    pub model: String,
+    /// `HF_API_MODE`.
+    pub mode: ApiMode,
+    /// `HF_CHAT_URL`: the full URL used in [`ApiMode::Chat`].
+    pub chat_url: String,
+    /// `HF_TEXT_URL`: the full URL used in [`ApiMode::Text`].
+    pub text_url: String,
+}
+
+/// The circuit breaker in front of the LLM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// `CIRCUIT_BREAKER_ENABLED`: `false` lets calls straight through (metrics still kept).
+    pub enabled: bool,
+    /// `CIRCUIT_BREAKER_FAIL_THRESHOLD`: consecutive failures that open the circuit (≥ 1).
+    pub fail_threshold: u32,
+    /// `CIRCUIT_BREAKER_TIMEOUT_SECONDS`: per-call deadline; a timeout is a failure.
+    pub call_timeout: Duration,
+    /// `CIRCUIT_BREAKER_RESET_TIMEOUT`: how long the circuit stays open before a trial call.
+    pub reset_timeout: Duration,
+    /// `CIRCUIT_BREAKER_NAME`: the breaker's name in status and metrics.
+    pub name: String,
+}
+
+/// The in-process answer cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// `BREAKWATER_CACHE_CAPACITY`: the most answers kept (≥ 1).
+    pub capacity: u64,
+    /// `BREAKWATER_CACHE_TTL_SECONDS`: how long a cached answer stays fresh.
+    pub ttl: Duration,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `RUST_LOG`: a `tracing_subscriber::EnvFilter` directive string, checked at parse time.
+    pub filter: String,
+    /// `BREAKWATER_LOG_FORMAT`.
+    pub format: LogFormat,
+}
+
+/// `HF_API_MODE`: which upstream API the LLM client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ApiMode {
+    /// OpenAI-style chat completions at [`LlmConfig::chat_url`].
+    #[default]
+    Chat,
+    /// The HF text-generation task at [`LlmConfig::text_url`].
+    Text,
+}
+
+/// `BREAKWATER_LOG_FORMAT`: how log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `BREAKWATER_ENV`: the deployment environment, which selects `.env.$BREAKWATER_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Environment {
+    /// `development`: reads `.env.development`.
+    Development,
+    /// `production`: reads `.env.production`.
+    Production,
+}
+
+/// The default `BREAKWATER_ADDR`.
+pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
+/// The default `HF_API_BASE`.
+pub const DEFAULT_HF_API_BASE: &str = "https://router.huggingface.co";
+/// The default `HF_MODEL`: a small instruct model.
+pub const DEFAULT_HF_MODEL: &str = "Qwen/Qwen2.5-1.5B-Instruct";
+
+impl Config {
+    /// Every variable the configuration reads, in report order.
+    pub const VARIABLES: &'static [&'static str] = parse::VARIABLES;
+
+    /// True when there is no LLM token: the assistant answers with excerpts only.
+    pub fn excerpts_only(&self) -> bool {
+        self.llm.api_token.is_none()
+    }
+
+    /// A one-line description for the start-up log; holds no secrets.
+    pub fn summary(&self) -> String {
+        let env = self.environment.map_or("unset", Environment::as_str);
+        let llm = if self.excerpts_only() {
+            "off (no HF_API_TOKEN: excerpts only)".to_owned()
+        } else {
+            format!(
+                "{} model={} url={}",
+                self.llm.mode,
+                self.llm.model,
+                redact::url(self.llm.endpoint_url())
+            )
+        };
+        let breaker = &self.breaker;
+        format!(
+            "env={env} addr={} db={} api_auth={} llm={llm} breaker={}({}, fail_threshold={}, \
+             call_timeout={}s, reset_timeout={}s) cache={} answers ttl={}s redis={} top_k={} \
+             max_body={}B log={}:{}",
+            self.server.addr,
+            self.notes.db.display(),
+            on_off(self.server.api_token.is_some()),
+            breaker.name,
+            if breaker.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            breaker.fail_threshold,
+            breaker.call_timeout.as_secs_f64(),
+            breaker.reset_timeout.as_secs_f64(),
+            self.cache.capacity,
+            self.cache.ttl.as_secs_f64(),
+            self.redis_url.as_deref().map_or("off".into(), redact::url),
+            self.notes.top_k,
+            self.server.max_body_bytes,
+            self.log.format,
+            self.log.filter,
+        )
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+impl ServerConfig {
+    /// The URL a client on this machine uses to reach the server, e.g. `http://127.0.0.1:8000`
+    /// (an unspecified listen address such as `0.0.0.0` becomes loopback).
+    pub fn local_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            });
+        }
+        format!("http://{addr}")
+    }
+}
+
+impl LlmConfig {
+    /// The URL of the configured [`ApiMode`]: [`Self::chat_url`] or [`Self::text_url`].
+    pub fn endpoint_url(&self) -> &str {
+        match self.mode {
+            ApiMode::Chat => &self.chat_url,
+            ApiMode::Text => &self.text_url,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: DEFAULT_ADDR,
+            api_token: None,
+            max_body_bytes: 65_536,
+        }
+    }
+}
+
+impl Default for NotesConfig {
+    fn default() -> Self {
+        Self {
+            db: PathBuf::from("breakwater.db"),
+            top_k: 5,
+        }
+    }
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            api_token: None,
+            api_base: DEFAULT_HF_API_BASE.to_owned(),
+            model: DEFAULT_HF_MODEL.to_owned(),
+            mode: ApiMode::Chat,
+            chat_url: parse::chat_url(DEFAULT_HF_API_BASE),
+            text_url: parse::text_url(DEFAULT_HF_API_BASE, DEFAULT_HF_MODEL),
+        }
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            fail_threshold: 5,
+            call_timeout: Duration::from_secs(30),
+            reset_timeout: Duration::from_secs(60),
+            name: "huggingface".to_owned(),
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl ApiMode {
+    /// `"chat"` or `"text"`, as written in `HF_API_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiMode::Chat => "chat",
+            ApiMode::Text => "text",
+        }
+    }
+}
+
+impl LogFormat {
+    /// `"text"` or `"json"`, as written in `BREAKWATER_LOG_FORMAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl Environment {
+    /// `"development"` or `"production"`, as written in `BREAKWATER_ENV`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(ApiMode, LogFormat, Environment);
+
+// Hand-written `Debug` for the structs holding secrets. Each destructures `self` so that a new
+// field cannot be forgotten; tokens print as `Some("***")`, URLs lose their credentials.
+
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "***")
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            environment,
+            server,
+            notes,
+            llm,
+            breaker,
+            cache,
+            redis_url,
+            log,
+            warnings,
+        } = self;
+        f.debug_struct("Config")
+            .field("environment", environment)
+            .field("server", server)
+            .field("notes", notes)
+            .field("llm", llm)
+            .field("breaker", breaker)
+            .field("cache", cache)
+            .field("redis_url", &redis_url.as_deref().map(redact::url))
+            .field("log", log)
+            .field("warnings", warnings)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            addr,
+            api_token,
+            max_body_bytes,
+        } = self;
+        f.debug_struct("ServerConfig")
+            .field("addr", addr)
+            .field("api_token", &redacted(api_token))
+            .field("max_body_bytes", max_body_bytes)
+            .finish()
+    }
+}
+
+impl fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            api_token,
+            api_base,
+            model,
+            mode,
+            chat_url,
+            text_url,
+        } = self;
+        f.debug_struct("LlmConfig")
+            .field("api_token", &redacted(api_token))
+            .field("api_base", &redact::url(api_base))
+            .field("model", model)
+            .field("mode", mode)
+            .field("chat_url", &redact::url(chat_url))
+            .field("text_url", &redact::url(text_url))
+            .finish()
+    }
+}

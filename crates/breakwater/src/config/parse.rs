@@ -1,0 +1,452 @@
+//! The pure parse: a map of variables in, a validated [`Config`] or every problem out.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use super::redact::{self, SECRET};
+use super::{
+    ApiMode, BreakerConfig, CacheConfig, Config, ConfigError, Environment, InvalidValue, LlmConfig,
+    LogConfig, LogFormat, NotesConfig, ServerConfig,
+};
+
+/// Every variable read, in the order they are parsed and reported.
+pub(super) const VARIABLES: &[&str] = &[
+    "BREAKWATER_ENV",
+    "BREAKWATER_ADDR",
+    "BREAKWATER_API_TOKEN",
+    "BREAKWATER_MAX_BODY_BYTES",
+    "BREAKWATER_DB",
+    "BREAKWATER_TOP_K",
+    "HF_API_TOKEN",
+    "HF_TOKEN",
+    "HF_API_BASE",
+    "HF_MODEL",
+    "HF_API_MODE",
+    "HF_CHAT_URL",
+    "HF_TEXT_URL",
+    "CIRCUIT_BREAKER_ENABLED",
+    "CIRCUIT_BREAKER_FAIL_THRESHOLD",
+    "CIRCUIT_BREAKER_TIMEOUT_SECONDS",
+    "CIRCUIT_BREAKER_RESET_TIMEOUT",
+    "CIRCUIT_BREAKER_NAME",
+    "BREAKWATER_CACHE_CAPACITY",
+    "BREAKWATER_CACHE_TTL_SECONDS",
+    "REDIS_URL",
+    "BREAKWATER_LOG_FORMAT",
+    "RUST_LOG",
+];
+
+/// The longest accepted duration: one year. Bounds what later `Instant + Duration` can see.
+const MAX_SECONDS: f64 = 31_536_000.0;
+
+impl Config {
+    /// Parses and validates a configuration from variables (name → value), applying defaults.
+    ///
+    /// Pure: reads nothing but `vars`, so tests pass a map. Every variable is checked and all
+    /// bad values are returned together; names not listed in [`Config::VARIABLES`] are
+    /// ignored (an unknown `BREAKWATER_*` or `CIRCUIT_BREAKER_*` name adds a warning).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::time::Duration;
+    /// use breakwater::config::{ApiMode, Config};
+    ///
+    /// let vars = HashMap::from([
+    ///     ("HF_API_MODE".to_owned(), "text".to_owned()),
+    ///     ("CIRCUIT_BREAKER_TIMEOUT_SECONDS".to_owned(), "0.5".to_owned()),
+    /// ]);
+    /// let config = Config::from_map(&vars)?;
+    /// assert_eq!(config.llm.mode, ApiMode::Text);
+    /// assert_eq!(config.breaker.call_timeout, Duration::from_millis(500));
+    /// assert!(config.excerpts_only());
+    ///
+    /// let bad = HashMap::from([("CIRCUIT_BREAKER_FAIL_THRESHOLD".to_owned(), "abc".to_owned())]);
+    /// let err = Config::from_map(&bad).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"CIRCUIT_BREAKER_FAIL_THRESHOLD="abc": expected a whole number ≥ 1"#
+    /// );
+    /// # Ok::<(), breakwater::config::ConfigError>(())
+    /// ```
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut r = Reader {
+            vars,
+            invalid: Vec::new(),
+        };
+        let d = Config::default();
+
+        let environment = r.optional("BREAKWATER_ENV", environment);
+        let server = ServerConfig {
+            addr: r.value("BREAKWATER_ADDR", d.server.addr, socket_addr),
+            api_token: r.secret("BREAKWATER_API_TOKEN"),
+            max_body_bytes: r.value("BREAKWATER_MAX_BODY_BYTES", d.server.max_body_bytes, |s| {
+                whole_usize(s, 1024)
+            }),
+        };
+        let notes = NotesConfig {
+            db: r.value("BREAKWATER_DB", d.notes.db, file_path),
+            top_k: r.value("BREAKWATER_TOP_K", d.notes.top_k, |s| {
+                whole_usize_to(s, 1, 20)
+            }),
+        };
+        let llm = r.llm(d.llm);
+        let breaker = BreakerConfig {
+            enabled: r.value("CIRCUIT_BREAKER_ENABLED", d.breaker.enabled, boolean),
+            fail_threshold: r.value(
+                "CIRCUIT_BREAKER_FAIL_THRESHOLD",
+                d.breaker.fail_threshold,
+                |s| {
+                    let n = whole_number(s, 1, u64::from(u32::MAX), false)?;
+                    u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
+                },
+            ),
+            call_timeout: r.value(
+                "CIRCUIT_BREAKER_TIMEOUT_SECONDS",
+                d.breaker.call_timeout,
+                seconds,
+            ),
+            reset_timeout: r.value(
+                "CIRCUIT_BREAKER_RESET_TIMEOUT",
+                d.breaker.reset_timeout,
+                seconds,
+            ),
+            name: r.value("CIRCUIT_BREAKER_NAME", d.breaker.name, breaker_name),
+        };
+        let cache = CacheConfig {
+            capacity: r.value("BREAKWATER_CACHE_CAPACITY", d.cache.capacity, |s| {
+                whole_number(s, 1, u64::MAX, false)
+            }),
+            ttl: r.value("BREAKWATER_CACHE_TTL_SECONDS", d.cache.ttl, seconds),
+        };
+        let redis_url = r.optional("REDIS_URL", redis_url);
+        let log = LogConfig {
+            format: r.value("BREAKWATER_LOG_FORMAT", d.log.format, log_format),
+            filter: r.optional("RUST_LOG", log_filter).unwrap_or(d.log.filter),
+        };
+
+        if !r.invalid.is_empty() {
+            return Err(ConfigError {
+                files: Vec::new(),
+                invalid: r.invalid,
+            });
+        }
+        let warnings = warnings(vars, &server);
+        Ok(Config {
+            environment,
+            server,
+            notes,
+            llm,
+            breaker,
+            cache,
+            redis_url,
+            log,
+            warnings,
+        })
+    }
+}
+
+/// Reads variables from the map, recording every rejected value and carrying on with the
+/// default so that all problems are found in one pass.
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    invalid: Vec<InvalidValue>,
+}
+
+impl Reader<'_> {
+    /// The value of `var` with surrounding whitespace removed; `None` when absent.
+    fn get(&self, var: &str) -> Option<&str> {
+        self.vars.get(var).map(|value| value.trim())
+    }
+
+    /// The value of `var` exactly as given, for error messages.
+    fn raw(&self, var: &str) -> String {
+        self.vars.get(var).cloned().unwrap_or_default()
+    }
+
+    /// True when `var` is present and not blank.
+    fn is_set(&self, var: &str) -> bool {
+        self.get(var).is_some_and(|value| !value.is_empty())
+    }
+
+    /// Records a rejected value; credentials in URLs are removed before it is kept.
+    fn reject(&mut self, variable: &'static str, value: &str, reason: String) {
+        self.invalid.push(InvalidValue {
+            variable,
+            value: redact::url(value),
+            reason,
+            flag: None,
+        });
+    }
+
+    /// A variable with a default: absent = default; present (even empty) must parse.
+    fn value<T>(
+        &mut self,
+        var: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        let Some(value) = self.get(var) else {
+            return default;
+        };
+        match parse(value) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                let raw = self.raw(var);
+                self.reject(var, &raw, reason);
+                default
+            }
+        }
+    }
+
+    /// An optional variable: absent or blank = `None`.
+    fn optional<T>(
+        &mut self,
+        var: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = self.get(var).filter(|value| !value.is_empty())?;
+        match parse(value) {
+            Ok(parsed) => Some(parsed),
+            Err(reason) => {
+                let raw = self.raw(var);
+                self.reject(var, &raw, reason);
+                None
+            }
+        }
+    }
+
+    /// A token: optional, and its value never appears in an error.
+    fn secret(&mut self, var: &'static str) -> Option<String> {
+        let value = self.get(var).filter(|value| !value.is_empty())?;
+        match token(value) {
+            Ok(token) => Some(token),
+            Err(reason) => {
+                self.reject(var, SECRET, reason);
+                None
+            }
+        }
+    }
+
+    fn llm(&mut self, d: LlmConfig) -> LlmConfig {
+        // HF_API_TOKEN wins; HF_TOKEN (the huggingface_hub name) is the fallback.
+        let api_token = if self.is_set("HF_API_TOKEN") {
+            self.secret("HF_API_TOKEN")
+        } else {
+            self.secret("HF_TOKEN")
+        };
+        let api_base = self.value("HF_API_BASE", d.api_base, base_url);
+        let model = self.value("HF_MODEL", d.model, model_id);
+        let mode = self.value("HF_API_MODE", d.mode, api_mode);
+        let chat = self.optional("HF_CHAT_URL", http_url);
+        let text = self.optional("HF_TEXT_URL", http_url);
+        LlmConfig {
+            api_token,
+            chat_url: chat.unwrap_or_else(|| chat_url(&api_base)),
+            text_url: text.unwrap_or_else(|| text_url(&api_base, &model)),
+            api_base,
+            model,
+            mode,
+        }
+    }
+}
+
+/// The default chat completions URL for a base URL (without trailing slash).
+pub(super) fn chat_url(base: &str) -> String {
+    format!("{base}/v1/chat/completions")
+}
+
+/// The default text-generation URL for a base URL (without trailing slash) and a model.
+pub(super) fn text_url(base: &str, model: &str) -> String {
+    format!("{base}/hf-inference/models/{model}")
+}
+
+fn warnings(vars: &HashMap<String, String>, server: &ServerConfig) -> Vec<String> {
+    let mut unknown: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|name| name.starts_with("BREAKWATER_") || name.starts_with("CIRCUIT_BREAKER_"))
+        .filter(|name| !VARIABLES.contains(name))
+        .collect();
+    unknown.sort_unstable();
+    let mut warnings: Vec<String> = unknown
+        .into_iter()
+        .map(|name| format!("{name} is not a Breakwater variable and is ignored (a typo?)"))
+        .collect();
+    if !server.addr.ip().is_loopback() && server.api_token.is_none() {
+        warnings.push(format!(
+            "listening on {} without BREAKWATER_API_TOKEN: /api/* is open to anyone who can \
+             reach it",
+            server.addr
+        ));
+    }
+    let hf_api_token = vars.get("HF_API_TOKEN").map(|v| v.trim());
+    let hf_token = vars.get("HF_TOKEN").map(|v| v.trim());
+    if let (Some(a), Some(b)) = (hf_api_token, hf_token)
+        && !a.is_empty()
+        && !b.is_empty()
+        && a != b
+    {
+        warnings.push("HF_API_TOKEN and HF_TOKEN differ; using HF_API_TOKEN".to_owned());
+    }
+    warnings
+}
+
+// Value parsers: `Ok(value)` or `Err(reason)`, the reason saying what a valid value looks like.
+
+fn environment(s: &str) -> Result<Environment, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "development" => Ok(Environment::Development),
+        "production" => Ok(Environment::Production),
+        _ => Err("expected development or production".to_owned()),
+    }
+}
+
+fn api_mode(s: &str) -> Result<ApiMode, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "chat" => Ok(ApiMode::Chat),
+        "text" => Ok(ApiMode::Text),
+        _ => Err("expected chat or text".to_owned()),
+    }
+}
+
+fn log_format(s: &str) -> Result<LogFormat, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected text or json".to_owned()),
+    }
+}
+
+fn boolean(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false (or 1/0, yes/no, on/off)".to_owned()),
+    }
+}
+
+fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| "expected an IP address and port, like 127.0.0.1:8000 or [::]:8000".to_owned())
+}
+
+fn file_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("expected a file path".to_owned());
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// A whole number in `min..=max`. The reason shows the range when `show_range` is set or the
+/// number is too large, else just the lower bound (`expected a whole number ≥ 1`).
+fn whole_number(s: &str, min: u64, max: u64, show_range: bool) -> Result<u64, String> {
+    let range = || format!("expected a whole number from {min} to {max}");
+    let too_small = || {
+        if show_range {
+            range()
+        } else {
+            format!("expected a whole number ≥ {min}")
+        }
+    };
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(too_small());
+    }
+    match digits.parse::<u64>() {
+        Ok(n) if n < min => Err(too_small()),
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(range()),
+    }
+}
+
+fn whole_usize(s: &str, min: u64) -> Result<usize, String> {
+    let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
+    let n = whole_number(s, min, max, false)?;
+    usize::try_from(n).map_err(|_| format!("expected a whole number from {min} to {max}"))
+}
+
+fn whole_usize_to(s: &str, min: u64, max: u64) -> Result<usize, String> {
+    let n = whole_number(s, min, max, true)?;
+    usize::try_from(n).map_err(|_| format!("expected a whole number from {min} to {max}"))
+}
+
+/// Seconds, possibly fractional, > 0 and at most [`MAX_SECONDS`].
+fn seconds(s: &str) -> Result<Duration, String> {
+    let reason = || "expected a number of seconds > 0, like 30 or 0.5".to_owned();
+    let secs: f64 = s.parse().map_err(|_| reason())?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(reason());
+    }
+    if secs > MAX_SECONDS {
+        return Err(format!("expected at most {MAX_SECONDS} seconds (one year)"));
+    }
+    match Duration::try_from_secs_f64(secs) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(reason()),
+    }
+}
+
+/// An `http://` or `https://` URL with a host.
+fn http_url(s: &str) -> Result<String, String> {
+    let reason = || "expected an http:// or https:// URL".to_owned();
+    let url = Url::parse(s).map_err(|_| reason())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(reason());
+    }
+    Ok(s.to_owned())
+}
+
+/// An `http(s)` URL that paths are appended to: no query or fragment, trailing `/` trimmed.
+fn base_url(s: &str) -> Result<String, String> {
+    http_url(s)?;
+    if s.contains(['?', '#']) {
+        return Err("expected an http:// or https:// base URL without ?query or #fragment".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+fn model_id(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("expected a model id without spaces, like Qwen/Qwen2.5-1.5B-Instruct".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn breaker_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err("expected a non-empty name without control characters".to_owned());
+    }
+    Ok(s.to_owned())
+}
+
+/// A bearer token: it goes into an HTTP header, so visible ASCII only.
+fn token(s: &str) -> Result<String, String> {
+    if !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("expected visible ASCII characters only (no spaces or line breaks)".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn redis_url(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = ["redis://", "rediss://", "unix://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme));
+    match rest {
+        Some(rest) if !rest.is_empty() => Ok(s.to_owned()),
+        _ => Err("expected a URL starting with redis://, rediss:// or unix://".to_owned()),
+    }
+}
+
+fn log_filter(s: &str) -> Result<String, String> {
+    match tracing_subscriber::EnvFilter::try_new(s) {
+        Ok(_) => Ok(s.to_owned()),
+        Err(err) => Err(format!(
+            "expected a log filter like info or breakwater=debug,tower_http=warn ({err})"
+        )),
+    }
+}

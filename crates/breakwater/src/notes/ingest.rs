@@ -1,0 +1,180 @@
+//! Ingest: Markdown and text files become notes, idempotently.
+//!
+//! A file is keyed by its canonical path (`source`) per user. Running ingest again adds new
+//! files, rewrites changed ones and leaves identical ones untouched, so an unchanged folder
+//! does not move the user's generation and cached answers stay valid.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::files::{self, NoteFile};
+use super::note::{content_hash, validate_body, validate_title};
+use super::{NotesError, NotesStore};
+use crate::user::UserId;
+
+/// Files written per transaction: large enough to amortise the commit, small enough that
+/// the writer lock is released often for API writes.
+const BATCH_FILES: usize = 64;
+
+/// What an ingest run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Files that became new notes.
+    pub added: usize,
+    /// Files whose note existed with other content and was rewritten.
+    pub updated: usize,
+    /// Files whose note already held exactly this content.
+    pub unchanged: usize,
+    /// Files and folders passed over, with the reason (unreadable, not UTF-8, empty, …).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// What happened to one file.
+enum Outcome {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+/// Ingests the `.md`, `.markdown` and `.txt` files at `paths` (files or folders, walked
+/// recursively) as notes of `user`.
+///
+/// The title is the first `# ` heading, else the file name without extension; the body is
+/// the whole file. Re-running is idempotent. With `show_progress`, a progress bar is drawn
+/// on stderr when it is a terminal.
+///
+/// ```
+/// use breakwater::notes::{NotesStore, ingest};
+/// use breakwater::user::UserId;
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("bread.md"), "# Bread\nFlour, water, salt.")?;
+/// let store = NotesStore::open(&dir.path().join("notes.db"))?;
+///
+/// let report = ingest(&store, &UserId::default(), &[dir.path().to_owned()], false)?;
+/// assert_eq!(report.added, 1);
+/// let again = ingest(&store, &UserId::default(), &[dir.path().to_owned()], false)?;
+/// assert_eq!(again.unchanged, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`NotesError::Io`] naming the path when one of `paths` does not exist (checked for all
+/// of them before anything is written); [`NotesError::Db`] when a write fails (batches
+/// already committed stay). A file that cannot be read, is not UTF-8, is empty or too large
+/// is not an error: it is listed in [`IngestReport::skipped`].
+pub fn ingest(
+    store: &NotesStore,
+    user: &UserId,
+    paths: &[PathBuf],
+    show_progress: bool,
+) -> Result<IngestReport, NotesError> {
+    let found = files::collect(paths)?;
+    let mut report = IngestReport {
+        skipped: found.skipped,
+        ..IngestReport::default()
+    };
+    let progress = progress_bar(found.files.len(), show_progress);
+
+    for batch in found.files.chunks(BATCH_FILES) {
+        // Files are read before taking the writer lock so disk I/O never blocks API writes.
+        let mut notes = Vec::with_capacity(batch.len());
+        for path in batch {
+            progress.set_message(path.display().to_string());
+            match files::read_note_file(path).and_then(checked) {
+                Ok(note) => notes.push(note),
+                Err(reason) => {
+                    report.skipped.push((path.clone(), reason));
+                    progress.inc(1);
+                }
+            }
+        }
+        let mut conn = store.conns().writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for note in &notes {
+            match upsert(&tx, user, note)? {
+                Outcome::Added => report.added += 1,
+                Outcome::Updated => report.updated += 1,
+                Outcome::Unchanged => report.unchanged += 1,
+            }
+            progress.inc(1);
+        }
+        tx.commit()?;
+    }
+    progress.finish_and_clear();
+    tracing::info!(
+        user = %user,
+        added = report.added,
+        updated = report.updated,
+        unchanged = report.unchanged,
+        skipped = report.skipped.len(),
+        "ingested notes"
+    );
+    Ok(report)
+}
+
+/// Applies the store's bounds, so a file that breaks them is skipped with the reason.
+fn checked(note: NoteFile) -> Result<NoteFile, String> {
+    validate_title(&note.title).map_err(|e| e.to_string())?;
+    validate_body(&note.body).map_err(|e| e.to_string())?;
+    Ok(note)
+}
+
+fn upsert(tx: &Transaction<'_>, user: &UserId, note: &NoteFile) -> Result<Outcome, NotesError> {
+    let hash = content_hash(&note.title, &note.body);
+    let existing: Option<String> = tx
+        .prepare_cached("SELECT content_hash FROM notes WHERE user_id = ?1 AND source = ?2")?
+        .query_row(params![user.as_str(), note.source], |row| row.get(0))
+        .optional()?;
+    match existing {
+        // Not touching the row keeps the generation, so cached answers stay fresh.
+        Some(old) if old == hash => Ok(Outcome::Unchanged),
+        Some(_) => {
+            tx.prepare_cached(
+                "UPDATE notes SET title = ?1, body = ?2, content_hash = ?3,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE user_id = ?4 AND source = ?5",
+            )?
+            .execute(params![
+                note.title,
+                note.body,
+                hash,
+                user.as_str(),
+                note.source
+            ])?;
+            Ok(Outcome::Updated)
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO notes (user_id, title, body, source, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                user.as_str(),
+                note.title,
+                note.body,
+                note.source,
+                hash
+            ])?;
+            Ok(Outcome::Added)
+        }
+    }
+}
+
+fn progress_bar(len: usize, show: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::hidden());
+    if show && std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:30} {pos}/{len} files {elapsed} {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+    }
+    bar
+}

@@ -1,0 +1,42 @@
+//! The notes of every user, their full-text retrieval, and ingest from files.
+//!
+//! [`NotesStore`] keeps notes in one SQLite file (WAL mode, one writer and a few readers) with
+//! an FTS5 index kept in step by triggers. [`NotesStore::search`] returns bm25-ranked
+//! excerpts of one user's notes together with that user's notes *generation*, a counter
+//! that every write of the user's notes increases, so an answer cache keyed on it goes stale
+//! exactly when the notes change. [`ingest`] turns Markdown and text files into notes,
+//! idempotently.
+//!
+//! Every operation takes the acting [`UserId`](crate::user::UserId) and never sees another
+//! user's notes.
+//!
+//! ```
+//! use breakwater::notes::NotesStore;
+//! use breakwater::user::UserId;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = NotesStore::open(&dir.path().join("notes.db"))?;
+//! let user = UserId::parse("alice")?;
+//! store.create(&user, "Circuit breakers", "A breaker opens after five failures in a row.")?;
+//!
+//! let result = store.search(&user, "when does the breaker open?", 5)?;
+//! assert_eq!(result.generation, 1);
+//! assert_eq!(result.excerpts[0].title, "Circuit breakers");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod files;
+mod ingest;
+mod note;
+mod pool;
+mod query;
+mod schema;
+mod search;
+mod store;
+
+pub use error::NotesError;
+pub use ingest::{IngestReport, ingest};
+pub use note::{MAX_BODY_BYTES, MAX_TITLE_CHARS, Note};
+pub use search::{Excerpt, MAX_SEARCH_RESULTS, SearchResult};
+pub use store::NotesStore;

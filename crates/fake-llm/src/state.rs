@@ -1,0 +1,177 @@
+//! The shared state of a fake upstream: its fault and its counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::{Fault, FaultMode, InvalidFault};
+
+/// A fake LLM upstream: its fault configuration and call counters.
+///
+/// Cloning is cheap and every clone shares the same fault and counters, so a test can keep
+/// one to switch faults while the server runs with another.
+#[derive(Clone, Debug, Default)]
+pub struct FakeLlm {
+    shared: Arc<Shared>,
+}
+
+/// Counters of a fake upstream, as served by `GET /admin/stats`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    /// LLM calls received (chat + text generation), counted on arrival.
+    pub calls: u64,
+    /// Chat-completion calls received.
+    pub chat_calls: u64,
+    /// Text-generation calls received.
+    pub text_calls: u64,
+    /// Calls that got a fault instead of an answer (injected error, hang or malformed body).
+    pub failures_injected: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    fault: Mutex<FaultState>,
+    // Independent counters that guard no other data: Relaxed ordering is enough.
+    calls: AtomicU64,
+    chat_calls: AtomicU64,
+    text_calls: AtomicU64,
+    failures_injected: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    fault: Fault,
+    /// Calls seen in error mode since `fault` was set: the `n` of the failure-rate rule.
+    /// Restarting it on every change makes "k calls after setting the fault" exact.
+    error_calls: u64,
+}
+
+/// Which LLM endpoint a call came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Chat,
+    Text,
+}
+
+/// What the upstream decided for one call on its arrival.
+#[derive(Clone, Debug)]
+pub(crate) struct Admission {
+    /// Number of this call since the last reset, from 1; used in response ids.
+    pub(crate) number: u64,
+    /// The fault in force when the call arrived; later changes do not affect this call.
+    pub(crate) fault: Fault,
+    /// Whether this call answers with a fault rather than normally.
+    pub(crate) faulted: bool,
+}
+
+impl FakeLlm {
+    /// A healthy upstream ([`Fault::ok`]) with zeroed counters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the fault; calls arriving from now on see it.
+    ///
+    /// # Panics
+    ///
+    /// If the fault is invalid (see [`Fault::validate`]): this is meant for test code,
+    /// where a wrong fault is a bug in the test. Use [`FakeLlm::try_set_fault`] otherwise.
+    pub fn set_fault(&self, fault: Fault) {
+        if let Err(err) = self.try_set_fault(fault) {
+            panic!("FakeLlm::set_fault: {err}");
+        }
+    }
+
+    /// Replaces the fault if it is valid; otherwise leaves the current one in force.
+    pub fn try_set_fault(&self, fault: Fault) -> Result<(), InvalidFault> {
+        fault.validate()?;
+        tracing::info!(?fault, "fault set");
+        let mut state = self.lock_fault();
+        state.fault = fault;
+        state.error_calls = 0;
+        Ok(())
+    }
+
+    /// The fault in force.
+    pub fn fault(&self) -> Fault {
+        self.lock_fault().fault.clone()
+    }
+
+    /// LLM calls received (chat + text generation); admin and health calls are not counted.
+    pub fn calls(&self) -> u64 {
+        self.shared.calls.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> Stats {
+        let s = &self.shared;
+        Stats {
+            calls: s.calls.load(Ordering::Relaxed),
+            chat_calls: s.chat_calls.load(Ordering::Relaxed),
+            text_calls: s.text_calls.load(Ordering::Relaxed),
+            failures_injected: s.failures_injected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Back to a healthy upstream with zeroed counters.
+    pub fn reset(&self) {
+        let mut state = self.lock_fault();
+        *state = FaultState::default();
+        for counter in [
+            &self.shared.calls,
+            &self.shared.chat_calls,
+            &self.shared.text_calls,
+            &self.shared.failures_injected,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        tracing::info!("fault and counters reset");
+    }
+
+    /// Counts a call on its arrival and decides, under the fault in force, how it ends.
+    ///
+    /// Counting before any latency or hang lets tests assert that no call reached the
+    /// upstream even when the calls that did would never finish.
+    pub(crate) fn admit(&self, kind: CallKind) -> Admission {
+        let number = self.shared.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        let per_kind = match kind {
+            CallKind::Chat => &self.shared.chat_calls,
+            CallKind::Text => &self.shared.text_calls,
+        };
+        per_kind.fetch_add(1, Ordering::Relaxed);
+
+        let (fault, faulted) = {
+            let mut state = self.lock_fault();
+            let faulted = match state.fault.mode {
+                FaultMode::Ok => false,
+                FaultMode::Hang | FaultMode::Malformed => true,
+                FaultMode::Error => {
+                    let n = state.error_calls;
+                    state.error_calls += 1;
+                    state.fault.selects_failure(n)
+                }
+            };
+            (state.fault.clone(), faulted)
+        };
+        if faulted {
+            self.shared
+                .failures_injected
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Admission {
+            number,
+            fault,
+            faulted,
+        }
+    }
+
+    fn lock_fault(&self) -> MutexGuard<'_, FaultState> {
+        // No code path panics while holding the lock, and the state is valid after any
+        // partial update anyway, so a poisoned lock is safe to keep using.
+        self.shared
+            .fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
