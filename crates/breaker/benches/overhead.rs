@@ -8,16 +8,21 @@ use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use breaker::{CircuitBreaker, TripPolicy};
+use breaker::{CircuitBreaker, Clock, TripPolicy};
 use criterion::{Criterion, criterion_group};
 use failsafe::{CircuitBreaker as _, Config, backoff, failure_policy};
 
 const LONG: Duration = Duration::from_secs(3600);
 
 fn ours() -> CircuitBreaker {
+    ours_with(Clock::system())
+}
+
+fn ours_with(clock: Clock) -> CircuitBreaker {
     CircuitBreaker::builder("bench")
         .trip_policy(TripPolicy::consecutive_failures(5))
         .reset_timeout(LONG)
+        .clock(clock)
         .build()
         .expect("valid")
 }
@@ -25,7 +30,10 @@ fn ours() -> CircuitBreaker {
 fn theirs() -> impl failsafe::CircuitBreaker + Clone + Send + Sync {
     // failsafe's exponential backoff panics below 1 s: constant is its fair equivalent.
     Config::new()
-        .failure_policy(failure_policy::consecutive_failures(5, backoff::constant(LONG)))
+        .failure_policy(failure_policy::consecutive_failures(
+            5,
+            backoff::constant(LONG),
+        ))
         .build()
 }
 
@@ -38,7 +46,9 @@ fn closed(c: &mut Criterion) {
     let mut g = c.benchmark_group("closed");
     g.bench_function("bare", |b| b.iter(|| work(black_box(1))));
     let breaker = ours();
-    g.bench_function("breaker", |b| b.iter(|| breaker.call_sync(|| work(black_box(1)))));
+    g.bench_function("breaker", |b| {
+        b.iter(|| breaker.call_sync(|| work(black_box(1))))
+    });
     let fs = theirs();
     g.bench_function("failsafe", |b| b.iter(|| fs.call(|| work(black_box(1)))));
     g.finish();
@@ -46,12 +56,19 @@ fn closed(c: &mut Criterion) {
 
 fn rejected(c: &mut Criterion) {
     let mut g = c.benchmark_group("rejected");
-    let breaker = ours();
-    for _ in 0..5 {
-        let _ = breaker.call_sync(|| Err::<(), _>(()));
+    for (name, clock) in [
+        ("breaker", Clock::system()),
+        ("breaker_coarse", Clock::coarse()),
+    ] {
+        let breaker = ours_with(clock);
+        for _ in 0..5 {
+            let _ = breaker.call_sync(|| Err::<(), _>(()));
+        }
+        assert!(breaker.try_acquire().is_err());
+        g.bench_function(name, |b| {
+            b.iter(|| breaker.call_sync(|| work(black_box(1))))
+        });
     }
-    assert!(breaker.try_acquire().is_err());
-    g.bench_function("breaker", |b| b.iter(|| breaker.call_sync(|| work(black_box(1)))));
     let fs = theirs();
     for _ in 0..5 {
         let _ = fs.call(|| Err::<(), _>(()));
@@ -121,26 +138,46 @@ fn mean_ns(id: &str) -> Option<f64> {
         path = Path::new("../../target/criterion").to_path_buf();
     }
     let text = std::fs::read_to_string(path.join(id).join("new/estimates.json")).ok()?;
-    let key = "\"mean\":{\"confidence_interval\":{\"confidence_level\":0.95,\"lower_bound\":";
+    // {"mean":{"confidence_interval":{...},"point_estimate":12.3,...},...}
     let rest = &text[text.find("\"mean\"")?..];
-    let point = &rest[rest.find("\"point_estimate\":")? + 17..];
-    let _ = key;
+    let point = &rest[rest.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
     point.split([',', '}']).next()?.parse().ok()
 }
 
 fn ratios() {
     let get = |id: &str| mean_ns(id).unwrap_or(f64::NAN);
-    let (bare, ours_closed, fs_closed) = (get("closed/bare"), get("closed/breaker"), get("closed/failsafe"));
+    let (bare, ours_closed, fs_closed) = (
+        get("closed/bare"),
+        get("closed/breaker"),
+        get("closed/failsafe"),
+    );
     let (ours_rej, fs_rej) = (get("rejected/breaker"), get("rejected/failsafe"));
+    let coarse_rej = get("rejected/breaker_coarse");
     let scale = |one: f64, two: f64| 2.0 * one / two;
     let lines = [
-        format!("closed:   breaker adds {:.1} ns to a {bare:.1} ns call; failsafe adds {:.1} ns  → {:.1}× less overhead",
-            ours_closed - bare, fs_closed - bare, (fs_closed - bare) / (ours_closed - bare)),
-        format!("closed:   breaker {ours_closed:.1} ns vs failsafe {fs_closed:.1} ns per call → {:.1}× faster", fs_closed / ours_closed),
-        format!("rejected: breaker {ours_rej:.1} ns vs failsafe {fs_rej:.1} ns per call → {:.1}× faster", fs_rej / ours_rej),
-        format!("threads:  2 threads give {:.2}× one thread's throughput (failsafe: {:.2}×)",
-            scale(get("threads/breaker/1"), get("threads/breaker/2")),
-            scale(get("threads/failsafe/1"), get("threads/failsafe/2"))),
+        format!(
+            "closed:   breaker adds {:.1} ns to a {bare:.1} ns call; failsafe adds {:.1} ns  → {:.1}× less overhead",
+            ours_closed - bare,
+            fs_closed - bare,
+            (fs_closed - bare) / (ours_closed - bare)
+        ),
+        format!(
+            "closed:   breaker {ours_closed:.1} ns vs failsafe {fs_closed:.1} ns per call → {:.1}× faster",
+            fs_closed / ours_closed
+        ),
+        format!(
+            "rejected: breaker {ours_rej:.1} ns vs failsafe {fs_rej:.1} ns per call → {:.1}× faster (precise clock)",
+            fs_rej / ours_rej
+        ),
+        format!(
+            "rejected: breaker {coarse_rej:.1} ns vs failsafe {fs_rej:.1} ns per call → {:.1}× faster (coarse clock)",
+            fs_rej / coarse_rej
+        ),
+        format!(
+            "threads:  2 threads give {:.2}× one thread's throughput (failsafe: {:.2}×)",
+            scale(get("threads/breaker_1"), get("threads/breaker_2")),
+            scale(get("threads/failsafe_1"), get("threads/failsafe_2"))
+        ),
     ];
     eprintln!("\n== ratios (same run) ==");
     for line in lines {

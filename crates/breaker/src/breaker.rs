@@ -97,7 +97,7 @@ impl CircuitBreaker {
         let ticket = self.machine.acquire()?;
         Ok(Permit {
             machine: &self.machine,
-            ticket: Some(ticket),
+            ticket,
         })
     }
 
@@ -177,7 +177,8 @@ impl CircuitBreaker {
 
     /// Operator: hold the circuit open (every call rejected) until [`reset`](Self::reset).
     pub fn force_open(&self) {
-        self.machine.force(State::ForcedOpen, Transition::ForcedOpen);
+        self.machine
+            .force(State::ForcedOpen, Transition::ForcedOpen);
     }
 
     /// Operator: let every call through and never trip, until [`reset`](Self::reset).
@@ -196,25 +197,23 @@ impl CircuitBreaker {
 #[must_use = "a permit must be given its call's outcome"]
 pub struct Permit<'a> {
     machine: &'a Machine,
-    ticket: Option<Ticket>,
+    ticket: Ticket,
 }
 
 impl Permit<'_> {
     /// Reports how the call ended.
     #[inline]
-    pub fn record(mut self, outcome: Outcome) {
-        if let Some(ticket) = self.ticket.take() {
-            self.machine.complete(ticket, outcome);
-        }
+    pub fn record(self, outcome: Outcome) {
+        let (machine, ticket) = (self.machine, self.ticket);
+        // The permit holds nothing to free: forgetting it only skips the drop-time report.
+        std::mem::forget(self);
+        machine.complete(ticket, outcome);
     }
 }
 
 impl Drop for Permit<'_> {
-    #[inline]
     fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.machine.complete(ticket, Outcome::Ignored);
-        }
+        self.machine.complete(self.ticket, Outcome::Ignored);
     }
 }
 

@@ -1,6 +1,5 @@
 //! What the breaker tells its listeners.
 
-
 use crate::State;
 
 /// Something that happened in a breaker.
@@ -79,4 +78,3 @@ pub trait Listener: Send + Sync + 'static {
     /// One event.
     fn on_event(&self, breaker: &str, event: &Event);
 }
-

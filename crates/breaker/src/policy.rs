@@ -103,7 +103,9 @@ mod tests {
             jitter: 0.0,
         };
         let base = Duration::from_secs(1);
-        let times: Vec<u64> = (1..=6).map(|t| b.open_time(base, t, 0.5).as_secs()).collect();
+        let times: Vec<u64> = (1..=6)
+            .map(|t| b.open_time(base, t, 0.5).as_secs())
+            .collect();
         assert_eq!(times, [1, 2, 4, 8, 10, 10]);
     }
 

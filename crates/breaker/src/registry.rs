@@ -47,7 +47,10 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        let mut map = self.breakers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = map.get(name) {
             return Ok(existing.clone());
         }
@@ -58,7 +61,10 @@ impl Registry {
 
     /// Registers a breaker under its own name, replacing any breaker of that name.
     pub fn insert(&self, breaker: CircuitBreaker) {
-        let mut map = self.breakers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         map.insert(breaker.name().to_owned(), breaker);
     }
 

@@ -76,6 +76,7 @@ impl fmt::Display for State {
 
 // Word layout, low to high: state (3 bits) | a (24 bits) | b (16 bits) | generation (21 bits).
 const TAG_BITS: u32 = 3;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const A_BITS: u32 = 24;
 const B_BITS: u32 = 16;
 const A_SHIFT: u32 = TAG_BITS;
@@ -94,7 +95,11 @@ impl Word {
         Self((state as u64) | (generation << GEN_SHIFT))
     }
     fn state(self) -> State {
-        State::from_tag(self.0 & ((1 << TAG_BITS) - 1))
+        State::from_tag(self.0 & TAG_MASK)
+    }
+    #[inline]
+    fn state_is(self, state: State) -> bool {
+        self.0 & TAG_MASK == state as u64
     }
     fn generation(self) -> u64 {
         self.0 >> GEN_SHIFT
@@ -122,7 +127,10 @@ impl Word {
     fn next(self, state: State) -> Self {
         // The generation wraps after 2^21 transitions; only equality with a ticket's
         // generation matters, and no call lives through two million transitions.
-        Self::new(state, (self.generation() + 1) & ((1 << (64 - GEN_SHIFT)) - 1))
+        Self::new(
+            state,
+            (self.generation() + 1) & ((1 << (64 - GEN_SHIFT)) - 1),
+        )
     }
 }
 
@@ -140,21 +148,42 @@ pub(crate) struct Settings {
     pub max_retry_hint: Duration,
 }
 
-/// What admitted a call; handed back with its outcome.
+/// What admitted a call; handed back with its outcome. Two words, so it travels in
+/// registers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
-    kind: TicketKind,
-    generation: u64,
+    /// The generation, shifted left by two, or'ed with the `TicketKind`.
+    id: u64,
     /// Clock reading at admission, taken only when slow calls are tracked.
     started: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
 enum TicketKind {
-    Closed,
-    Trial,
+    Closed = 0,
+    Trial = 1,
     /// The breaker is disabled: the outcome is only counted.
-    Passthrough,
+    Passthrough = 2,
+}
+
+impl Ticket {
+    fn new(kind: TicketKind, generation: u64, started: u64) -> Self {
+        Self {
+            id: generation << 2 | kind as u64,
+            started,
+        }
+    }
+    fn kind(self) -> TicketKind {
+        match self.id & 3 {
+            0 => TicketKind::Closed,
+            1 => TicketKind::Trial,
+            _ => TicketKind::Passthrough,
+        }
+    }
+    fn generation(self) -> u64 {
+        self.id >> 2
+    }
 }
 
 /// Rarely-changing facts kept beside the word, guarded by the transition mutex.
@@ -214,7 +243,10 @@ impl Machine {
             TripPolicy::FailureRate { window, .. } => Some(SlidingWindow::new(window)),
             TripPolicy::ConsecutiveFailures(_) => None,
         };
-        let seed = clock.wall_time(0).elapsed().map_or(0, |d| d.as_nanos() as u64)
+        let seed = clock
+            .wall_time(0)
+            .elapsed()
+            .map_or(0, |d| d.as_nanos() as u64)
             ^ (name.len() as u64).rotate_left(32)
             ^ std::process::id() as u64;
         Self {
@@ -241,7 +273,23 @@ impl Machine {
     pub(crate) fn acquire(&self) -> Result<Ticket, Rejected> {
         // Acquire pairs with the transition's release, so an `Open` word is read with
         // the `open_until` that was stored before it.
-        let mut current = Word(self.word.load(Acquire));
+        let current = Word(self.word.load(Acquire));
+        if current.state_is(State::Closed) {
+            return Ok(self.ticket(TicketKind::Closed, current));
+        }
+        if current.state_is(State::Open) {
+            // While open, rejecting must stay as cheap as admitting: no call, one clock read.
+            let now = self.clock.now_nanos();
+            let until = self.open_until.load(Relaxed);
+            if now < until {
+                return Err(self.reject(State::Open, Some(Duration::from_nanos(until - now))));
+            }
+        }
+        self.acquire_not_closed(current)
+    }
+
+    #[inline(never)]
+    fn acquire_not_closed(&self, mut current: Word) -> Result<Ticket, Rejected> {
         loop {
             match current.state() {
                 State::Closed => return Ok(self.ticket(TicketKind::Closed, current)),
@@ -267,7 +315,10 @@ impl Machine {
                         return Err(self.reject(State::HalfOpen, Some(Duration::ZERO)));
                     }
                     let taken = current.with_a(current.a() + 1);
-                    match self.word.compare_exchange_weak(current.0, taken.0, AcqRel, Acquire) {
+                    match self
+                        .word
+                        .compare_exchange_weak(current.0, taken.0, AcqRel, Acquire)
+                    {
                         Ok(_) => return Ok(self.ticket(TicketKind::Trial, current)),
                         Err(actual) => current = Word(actual),
                     }
@@ -283,23 +334,40 @@ impl Machine {
         } else {
             0
         };
-        Ticket {
-            kind,
-            generation: word.generation(),
-            started,
-        }
+        Ticket::new(kind, word.generation(), started)
     }
 
-    #[cold]
+    #[inline]
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
         self.counters.add(Count::Rejected);
-        self.emit(&Event::Rejected { state });
+        if !self.listeners.is_empty() {
+            self.emit(&Event::Rejected { state });
+        }
         Rejected { state, retry_after }
     }
 
     /// Records how an admitted call ended.
     #[inline]
     pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
+        // The common case, kept small enough to inline: a success on a closed circuit
+        // with no failures to forget and nothing timed or windowed changes no state.
+        if outcome == Outcome::Success
+            && ticket.id & 3 == TicketKind::Closed as u64
+            && self.settings.slow_call_nanos == 0
+            && self.window.is_none()
+            && self.word.load(Acquire) == Word::new(State::Closed, ticket.generation()).0
+        {
+            self.counters.add(Count::Success);
+            if !self.listeners.is_empty() {
+                self.emit(&Event::Success);
+            }
+            return;
+        }
+        self.complete_any(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn complete_any(&self, ticket: Ticket, outcome: Outcome) {
         let outcome = self.slow_call_is_failure(ticket, outcome);
         let (count, event) = match outcome {
             Outcome::Success => (Count::Success, Event::Success),
@@ -308,14 +376,13 @@ impl Machine {
         };
         self.counters.add(count);
         self.emit(&event);
-        match ticket.kind {
-            TicketKind::Closed => self.complete_closed(ticket.generation, outcome),
-            TicketKind::Trial => self.complete_trial(ticket.generation, outcome),
+        match ticket.kind() {
+            TicketKind::Closed => self.complete_closed(ticket.generation(), outcome),
+            TicketKind::Trial => self.complete_trial(ticket.generation(), outcome),
             TicketKind::Passthrough => {}
         }
     }
 
-    #[inline]
     fn slow_call_is_failure(&self, ticket: Ticket, outcome: Outcome) -> Outcome {
         let threshold = self.settings.slow_call_nanos;
         if threshold > 0
@@ -328,7 +395,6 @@ impl Machine {
         }
     }
 
-    #[inline]
     fn complete_closed(&self, generation: u64, outcome: Outcome) {
         let failed = match outcome {
             Outcome::Ignored => return,
@@ -348,7 +414,10 @@ impl Machine {
             } else {
                 current.with_a(0)
             };
-            match self.word.compare_exchange_weak(current.0, next.0, AcqRel, Acquire) {
+            match self
+                .word
+                .compare_exchange_weak(current.0, next.0, AcqRel, Acquire)
+            {
                 Ok(_) => break next,
                 Err(actual) => current = Word(actual),
             }
@@ -415,7 +484,10 @@ impl Machine {
                 // about whether the upstream recovered.
                 Outcome::Ignored => current.with_a(in_flight),
             };
-            match self.word.compare_exchange_weak(current.0, next.0, AcqRel, Acquire) {
+            match self
+                .word
+                .compare_exchange_weak(current.0, next.0, AcqRel, Acquire)
+            {
                 Ok(_) => return,
                 Err(actual) => current = Word(actual),
             }
@@ -555,13 +627,19 @@ mod tests {
         assert_eq!(w.generation(), 77);
         assert_eq!((w.a(), w.b()), (MAX_A, 3));
         let w = w.with_a(1).with_b(MAX_B);
-        assert_eq!((w.state(), w.generation(), w.a(), w.b()), (State::HalfOpen, 77, 1, MAX_B));
+        assert_eq!(
+            (w.state(), w.generation(), w.a(), w.b()),
+            (State::HalfOpen, 77, 1, MAX_B)
+        );
     }
 
     #[test]
     fn next_bumps_the_generation_and_clears_counts() {
         let w = Word::new(State::Closed, 5).with_a(4).next(State::Open);
-        assert_eq!((w.state(), w.generation(), w.a(), w.b()), (State::Open, 6, 0, 0));
+        assert_eq!(
+            (w.state(), w.generation(), w.a(), w.b()),
+            (State::Open, 6, 0, 0)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Many threads on one breaker: the half-open permit limit and the counters hold under races.
 
-use std::sync::{Arc, Barrier};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use breaker::{CircuitBreaker, Clock, Event, Listener, Outcome, State, TripPolicy};
@@ -19,7 +19,10 @@ fn half_open_never_admits_more_trials_than_its_limit_under_races() {
             .clock(clock)
             .build()
             .expect("valid");
-        breaker.try_acquire().expect("closed").record(Outcome::Failure);
+        breaker
+            .try_acquire()
+            .expect("closed")
+            .record(Outcome::Failure);
         hand.advance(Duration::from_secs(1));
 
         let held = AtomicU32::new(0);
@@ -28,11 +31,14 @@ fn half_open_never_admits_more_trials_than_its_limit_under_races() {
         let start = Barrier::new(THREADS);
         std::thread::scope(|s| {
             for t in 0..THREADS {
-                let (breaker, held, peak, admitted, start) = (&breaker, &held, &peak, &admitted, &start);
+                let (breaker, held, peak, admitted, start) =
+                    (&breaker, &held, &peak, &admitted, &start);
                 s.spawn(move || {
                     start.wait();
                     for i in 0..20_000 {
-                        let Ok(permit) = breaker.try_acquire() else { continue };
+                        let Ok(permit) = breaker.try_acquire() else {
+                            continue;
+                        };
                         let now = held.fetch_add(1, SeqCst) + 1;
                         peak.fetch_max(now, SeqCst);
                         admitted.fetch_add(1, SeqCst);
@@ -48,11 +54,18 @@ fn half_open_never_admits_more_trials_than_its_limit_under_races() {
                 });
             }
         });
-        assert!(peak.load(SeqCst) <= max, "peak {} > limit {max}", peak.load(SeqCst));
+        assert!(
+            peak.load(SeqCst) <= max,
+            "peak {} > limit {max}",
+            peak.load(SeqCst)
+        );
         assert!(admitted.load(SeqCst) > 0);
         assert_eq!(breaker.state(), State::HalfOpen);
         assert_eq!(breaker.status().half_open_in_flight, 0, "no permit leaked");
-        breaker.try_acquire().expect("a trial is admitted").record(Outcome::Success);
+        breaker
+            .try_acquire()
+            .expect("a trial is admitted")
+            .record(Outcome::Success);
         assert_eq!(breaker.state(), State::Closed);
     }
 }
@@ -65,7 +78,10 @@ fn exactly_one_thread_turns_an_expired_open_circuit_half_open() {
         .clock(clock)
         .build()
         .expect("valid");
-    breaker.try_acquire().expect("closed").record(Outcome::Failure);
+    breaker
+        .try_acquire()
+        .expect("closed")
+        .record(Outcome::Failure);
     hand.advance(Duration::from_secs(60));
     let start = Barrier::new(THREADS);
     let permits: Vec<_> = std::thread::scope(|s| {
@@ -77,7 +93,10 @@ fn exactly_one_thread_turns_an_expired_open_circuit_half_open() {
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok().flatten()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
     });
     assert_eq!(permits.len(), 1);
     assert_eq!(breaker.status().rejected, THREADS as u64 - 1);
@@ -105,7 +124,10 @@ fn counters_add_up_across_threads() {
         }
     });
     let s = breaker.status();
-    assert_eq!((s.calls, s.successes, s.failures, s.ignored), (100_000, 50_000, 25_000, 25_000));
+    assert_eq!(
+        (s.calls, s.successes, s.failures, s.ignored),
+        (100_000, 50_000, 25_000, 25_000)
+    );
     assert_eq!(breaker.state(), State::Closed);
 }
 

@@ -45,18 +45,40 @@ async fn a_custom_classifier_can_ignore_errors() {
         _ => Outcome::Success,
     };
     let mut svc = ServiceBuilder::new()
-        .layer(CircuitBreakerLayer::with_classifier(breaker.clone(), classify))
+        .layer(CircuitBreakerLayer::with_classifier(
+            breaker.clone(),
+            classify,
+        ))
         .service_fn(|status: u16| async move { Ok::<_, Infallible>(status) });
-    assert_eq!(svc.ready().await.expect("ready").call(404).await.expect("ran"), 404);
+    assert_eq!(
+        svc.ready()
+            .await
+            .expect("ready")
+            .call(404)
+            .await
+            .expect("ran"),
+        404
+    );
     assert_eq!(breaker.state(), State::Closed);
-    assert_eq!(svc.ready().await.expect("ready").call(503).await.expect("ran"), 503);
+    assert_eq!(
+        svc.ready()
+            .await
+            .expect("ready")
+            .call(503)
+            .await
+            .expect("ran"),
+        503
+    );
     assert_eq!(breaker.state(), State::Open);
 }
 
 #[tokio::test]
 async fn dropping_a_response_future_releases_the_trial_permit() {
     let (breaker, hand) = open_after(1);
-    breaker.try_acquire().expect("closed").record(Outcome::Failure);
+    breaker
+        .try_acquire()
+        .expect("closed")
+        .record(Outcome::Failure);
     hand.advance(Duration::from_secs(60));
     let mut svc = ServiceBuilder::new()
         .layer(CircuitBreakerLayer::new(breaker.clone()))
@@ -70,6 +92,11 @@ async fn dropping_a_response_future_releases_the_trial_permit() {
     assert_eq!(breaker.status().half_open_in_flight, 1);
     drop(hung);
     assert_eq!(breaker.status().half_open_in_flight, 0);
-    svc.ready().await.expect("ready").call(false).await.expect("trial admitted");
+    svc.ready()
+        .await
+        .expect("ready")
+        .call(false)
+        .await
+        .expect("trial admitted");
     assert_eq!(breaker.state(), State::Closed);
 }

@@ -48,17 +48,34 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Clone, Copy, Debug)]
 enum ModelPolicy {
     Consecutive(u32),
-    CountRate { threshold: f64, size: usize, min: u32 },
-    TimeRate { threshold: f64, period_ms: u64, min: u32 },
+    CountRate {
+        threshold: f64,
+        size: usize,
+        min: u32,
+    },
+    TimeRate {
+        threshold: f64,
+        period_ms: u64,
+        min: u32,
+    },
 }
 
 fn policy() -> impl Strategy<Value = ModelPolicy> {
     prop_oneof![
         (1u32..6).prop_map(ModelPolicy::Consecutive),
-        (0.2f64..1.0, 1usize..8, 1u32..6)
-            .prop_map(|(threshold, size, min)| ModelPolicy::CountRate { threshold, size, min }),
+        (0.2f64..1.0, 1usize..8, 1u32..6).prop_map(|(threshold, size, min)| {
+            ModelPolicy::CountRate {
+                threshold,
+                size,
+                min,
+            }
+        }),
         (0.2f64..1.0, 100u64..3_000, 1u32..6).prop_map(|(threshold, period_ms, min)| {
-            ModelPolicy::TimeRate { threshold, period_ms, min }
+            ModelPolicy::TimeRate {
+                threshold,
+                period_ms,
+                min,
+            }
         }),
     ]
 }
@@ -160,7 +177,11 @@ impl Model {
         self.consecutive = if failed { self.consecutive + 1 } else { 0 };
         let trips = match self.policy {
             ModelPolicy::Consecutive(n) => self.consecutive >= n,
-            ModelPolicy::CountRate { threshold, size, min } => {
+            ModelPolicy::CountRate {
+                threshold,
+                size,
+                min,
+            } => {
                 self.ring.push_back(failed);
                 if self.ring.len() > size {
                     self.ring.pop_front();
@@ -170,9 +191,14 @@ impl Model {
                     && self.ring.len() as u32 >= min
                     && fails / self.ring.len() as f64 >= threshold
             }
-            ModelPolicy::TimeRate { threshold, period_ms, min } => {
-                let width = period_ms / 10;
-                let bucket = self.now_ms / width;
+            ModelPolicy::TimeRate {
+                threshold,
+                period_ms,
+                min,
+            } => {
+                // The breaker's buckets are a tenth of the period, in nanoseconds.
+                let width_ns = period_ms * 1_000_000 / 10;
+                let bucket = self.now_ms * 1_000_000 / width_ns;
                 let entry = self.buckets.entry(bucket).or_default();
                 entry.0 += 1;
                 entry.1 += u32::from(failed);
@@ -187,13 +213,24 @@ impl Model {
     }
 }
 
-fn build(policy: ModelPolicy, half_open_max: u32, success_threshold: u32, clock: Clock) -> CircuitBreaker {
+fn build(
+    policy: ModelPolicy,
+    half_open_max: u32,
+    success_threshold: u32,
+    clock: Clock,
+) -> CircuitBreaker {
     let trip = match policy {
         ModelPolicy::Consecutive(n) => TripPolicy::consecutive_failures(n),
-        ModelPolicy::CountRate { threshold, size, min } => {
-            TripPolicy::failure_rate(threshold, Window::Count(size as u32), min)
-        }
-        ModelPolicy::TimeRate { threshold, period_ms, min } => TripPolicy::failure_rate(
+        ModelPolicy::CountRate {
+            threshold,
+            size,
+            min,
+        } => TripPolicy::failure_rate(threshold, Window::Count(size as u32), min),
+        ModelPolicy::TimeRate {
+            threshold,
+            period_ms,
+            min,
+        } => TripPolicy::failure_rate(
             threshold,
             Window::Time(Duration::from_millis(period_ms)),
             min,
@@ -211,7 +248,11 @@ fn build(policy: ModelPolicy, half_open_max: u32, success_threshold: u32, clock:
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig {
+        // Integration tests have no lib.rs beside them to keep regressions in.
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(512)
+    })]
 
     #[test]
     fn breaker_agrees_with_the_reference_model(

@@ -178,7 +178,11 @@ fn an_ignored_trial_releases_its_permit_without_closing() {
     fail_times(&b, 1);
     hand.advance(RESET);
     record(&b, Outcome::Ignored);
-    assert_eq!(b.state(), State::HalfOpen, "an excluded error proves nothing");
+    assert_eq!(
+        b.state(),
+        State::HalfOpen,
+        "an excluded error proves nothing"
+    );
     record(&b, Outcome::Success);
     assert_eq!(b.state(), State::Closed);
 }
@@ -191,7 +195,10 @@ fn a_dropped_trial_permit_releases_its_place() {
     let trial = b.try_acquire().expect("trial");
     drop(trial);
     assert_eq!(b.state(), State::HalfOpen);
-    assert!(b.try_acquire().is_ok(), "the place of a dropped trial is free again");
+    assert!(
+        b.try_acquire().is_ok(),
+        "the place of a dropped trial is free again"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -311,7 +318,11 @@ fn failure_rate_time_window_drops_calls_older_than_the_period() {
     assert_eq!(b.state(), State::Closed, "the old calls left the window");
     fail_times(&b, 1);
     record(&b, Outcome::Success);
-    assert_eq!(b.state(), State::Closed, "a success never trips, even at a rate above the threshold");
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "a success never trips, even at a rate above the threshold"
+    );
     fail_times(&b, 1); // 3 failures of 4 calls
     assert_eq!(b.state(), State::Open);
 }
@@ -330,17 +341,29 @@ fn exponential_backoff_lengthens_each_consecutive_open() {
     let mut open_times = Vec::new();
     fail_times(&b, 1);
     for _ in 0..4 {
-        let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+        let wait = b
+            .try_acquire()
+            .err()
+            .and_then(|r| r.retry_after)
+            .expect("open");
         open_times.push(wait.as_secs());
         hand.advance(wait);
         record(&b, Outcome::Failure); // trial fails
     }
     assert_eq!(open_times, [10, 20, 35, 35]);
-    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    let wait = b
+        .try_acquire()
+        .err()
+        .and_then(|r| r.retry_after)
+        .expect("open");
     hand.advance(wait);
     record(&b, Outcome::Success);
     fail_times(&b, 1);
-    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    let wait = b
+        .try_acquire()
+        .err()
+        .and_then(|r| r.retry_after)
+        .expect("open");
     assert_eq!(wait, Duration::from_secs(10), "closing resets the backoff");
 }
 
@@ -357,7 +380,11 @@ fn jittered_backoff_stays_within_its_share() {
     });
     fail_times(&b, 1);
     for _ in 0..20 {
-        let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+        let wait = b
+            .try_acquire()
+            .err()
+            .and_then(|r| r.retry_after)
+            .expect("open");
         assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(100));
         hand.advance(wait);
         record(&b, Outcome::Failure);
@@ -371,15 +398,27 @@ fn an_upstream_retry_hint_lengthens_the_open_time_up_to_the_cap() {
             .max_retry_hint(Duration::from_secs(120))
     });
     record(&b, Outcome::RetryAfter(Duration::from_secs(90)));
-    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    let wait = b
+        .try_acquire()
+        .err()
+        .and_then(|r| r.retry_after)
+        .expect("open");
     assert_eq!(wait, Duration::from_secs(90));
     hand.advance(wait);
     record(&b, Outcome::RetryAfter(Duration::from_secs(3600)));
-    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    let wait = b
+        .try_acquire()
+        .err()
+        .and_then(|r| r.retry_after)
+        .expect("open");
     assert_eq!(wait, Duration::from_secs(120), "capped");
     hand.advance(wait);
     record(&b, Outcome::RetryAfter(Duration::from_secs(1)));
-    let wait = b.try_acquire().err().and_then(|r| r.retry_after).expect("open");
+    let wait = b
+        .try_acquire()
+        .err()
+        .and_then(|r| r.retry_after)
+        .expect("open");
     assert_eq!(wait, RESET, "a hint never shortens the open time");
 }
 
@@ -398,7 +437,10 @@ fn forced_open_rejects_everything_until_reset() {
 
 #[test]
 fn disabled_lets_everything_through_and_still_counts() {
-    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)).enabled(false));
+    let (b, _) = breaker(|b| {
+        b.trip_policy(TripPolicy::consecutive_failures(1))
+            .enabled(false)
+    });
     assert_eq!(b.state(), State::Disabled);
     fail_times(&b, 10);
     assert_eq!(b.state(), State::Disabled);
@@ -461,11 +503,23 @@ fn listeners_hear_every_event_with_the_trip_reason() {
             Event::Success,
             Event::Ignored,
             Event::Failure,
-            Event::StateChanged { from: Closed, to: Open, reason: Transition::ConsecutiveFailures(1) },
+            Event::StateChanged {
+                from: Closed,
+                to: Open,
+                reason: Transition::ConsecutiveFailures(1)
+            },
             Event::Rejected { state: Open },
-            Event::StateChanged { from: Open, to: HalfOpen, reason: Transition::ResetTimeoutElapsed },
+            Event::StateChanged {
+                from: Open,
+                to: HalfOpen,
+                reason: Transition::ResetTimeoutElapsed
+            },
             Event::Success,
-            Event::StateChanged { from: HalfOpen, to: Closed, reason: Transition::TrialsSucceeded },
+            Event::StateChanged {
+                from: HalfOpen,
+                to: Closed,
+                reason: Transition::TrialsSucceeded
+            },
         ]
     );
 }
@@ -516,12 +570,38 @@ fn status_counts_calls_by_outcome() {
 #[test]
 fn invalid_settings_are_refused_naming_the_setting() {
     let cases: Vec<(Builder, &str)> = vec![
-        (CircuitBreaker::builder("x").trip_policy(TripPolicy::consecutive_failures(0)), "trip_policy"),
-        (CircuitBreaker::builder("x").trip_policy(TripPolicy::failure_rate(1.5, Window::Count(10), 1)), "trip_policy"),
-        (CircuitBreaker::builder("x").trip_policy(TripPolicy::failure_rate(0.5, Window::Count(0), 1)), "trip_policy"),
-        (CircuitBreaker::builder("x").half_open_max_calls(0), "half_open_max_calls"),
-        (CircuitBreaker::builder("x").success_threshold(0), "success_threshold"),
-        (CircuitBreaker::builder("x").call_timeout(Duration::ZERO), "call_timeout"),
+        (
+            CircuitBreaker::builder("x").trip_policy(TripPolicy::consecutive_failures(0)),
+            "trip_policy",
+        ),
+        (
+            CircuitBreaker::builder("x").trip_policy(TripPolicy::failure_rate(
+                1.5,
+                Window::Count(10),
+                1,
+            )),
+            "trip_policy",
+        ),
+        (
+            CircuitBreaker::builder("x").trip_policy(TripPolicy::failure_rate(
+                0.5,
+                Window::Count(0),
+                1,
+            )),
+            "trip_policy",
+        ),
+        (
+            CircuitBreaker::builder("x").half_open_max_calls(0),
+            "half_open_max_calls",
+        ),
+        (
+            CircuitBreaker::builder("x").success_threshold(0),
+            "success_threshold",
+        ),
+        (
+            CircuitBreaker::builder("x").call_timeout(Duration::ZERO),
+            "call_timeout",
+        ),
         (CircuitBreaker::builder(""), "name"),
     ];
     for (builder, setting) in cases {

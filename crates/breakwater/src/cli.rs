@@ -34,7 +34,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", help_heading = CONFIG)]
     pub db: Option<String>,
 
-    /// LLM upstream base URL (HF_API_BASE, default https://router.huggingface.co)
+    /// LLM upstream base URL (HF_API_BASE, default the Hugging Face router)
     #[arg(long, global = true, value_name = "URL", help_heading = CONFIG)]
     pub hf_api_base: Option<String>,
 

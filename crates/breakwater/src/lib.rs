@@ -5,7 +5,14 @@
 //! the excerpts themselves, and only then to `503` with an honest `Retry-After`.
 #![deny(missing_docs)]
 
+pub mod assistant;
+pub mod cache;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod http;
+pub mod llm;
+pub mod metrics;
 pub mod notes;
+pub mod server;
 pub mod user;

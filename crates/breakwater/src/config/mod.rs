@@ -50,6 +50,7 @@ mod error;
 mod parse;
 mod redact;
 mod sources;
+mod values;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -372,73 +373,3 @@ macro_rules! display_as_str {
     )*};
 }
 display_as_str!(ApiMode, LogFormat, Environment);
-
-// Hand-written `Debug` for the structs holding secrets. Each destructures `self` so that a new
-// field cannot be forgotten; tokens print as `Some("***")`, URLs lose their credentials.
-
-fn redacted(secret: &Option<String>) -> Option<&'static str> {
-    secret.as_ref().map(|_| "***")
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            environment,
-            server,
-            notes,
-            llm,
-            breaker,
-            cache,
-            redis_url,
-            log,
-            warnings,
-        } = self;
-        f.debug_struct("Config")
-            .field("environment", environment)
-            .field("server", server)
-            .field("notes", notes)
-            .field("llm", llm)
-            .field("breaker", breaker)
-            .field("cache", cache)
-            .field("redis_url", &redis_url.as_deref().map(redact::url))
-            .field("log", log)
-            .field("warnings", warnings)
-            .finish()
-    }
-}
-
-impl fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            addr,
-            api_token,
-            max_body_bytes,
-        } = self;
-        f.debug_struct("ServerConfig")
-            .field("addr", addr)
-            .field("api_token", &redacted(api_token))
-            .field("max_body_bytes", max_body_bytes)
-            .finish()
-    }
-}
-
-impl fmt::Debug for LlmConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            api_token,
-            api_base,
-            model,
-            mode,
-            chat_url,
-            text_url,
-        } = self;
-        f.debug_struct("LlmConfig")
-            .field("api_token", &redacted(api_token))
-            .field("api_base", &redact::url(api_base))
-            .field("model", model)
-            .field("mode", mode)
-            .field("chat_url", &redact::url(chat_url))
-            .field("text_url", &redact::url(text_url))
-            .finish()
-    }
-}

@@ -1,16 +1,16 @@
 //! The pure parse: a map of variables in, a validated [`Config`] or every problem out.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use reqwest::Url;
 
 use super::redact::{self, SECRET};
+use super::values::{
+    api_mode, base_url, boolean, breaker_name, environment, file_path, http_url, log_filter,
+    log_format, model_id, redis_url, seconds, socket_addr, token, whole_number, whole_usize,
+    whole_usize_to,
+};
 use super::{
-    ApiMode, BreakerConfig, CacheConfig, Config, ConfigError, Environment, InvalidValue, LlmConfig,
-    LogConfig, LogFormat, NotesConfig, ServerConfig,
+    BreakerConfig, CacheConfig, Config, ConfigError, InvalidValue, LlmConfig, LogConfig,
+    NotesConfig, ServerConfig,
 };
 
 /// Every variable read, in the order they are parsed and reported.
@@ -39,9 +39,6 @@ pub(super) const VARIABLES: &[&str] = &[
     "BREAKWATER_LOG_FORMAT",
     "RUST_LOG",
 ];
-
-/// The longest accepted duration: one year. Bounds what later `Instant + Duration` can see.
-const MAX_SECONDS: f64 = 31_536_000.0;
 
 impl Config {
     /// Parses and validates a configuration from variables (name → value), applying defaults.
@@ -293,160 +290,4 @@ fn warnings(vars: &HashMap<String, String>, server: &ServerConfig) -> Vec<String
         warnings.push("HF_API_TOKEN and HF_TOKEN differ; using HF_API_TOKEN".to_owned());
     }
     warnings
-}
-
-// Value parsers: `Ok(value)` or `Err(reason)`, the reason saying what a valid value looks like.
-
-fn environment(s: &str) -> Result<Environment, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "development" => Ok(Environment::Development),
-        "production" => Ok(Environment::Production),
-        _ => Err("expected development or production".to_owned()),
-    }
-}
-
-fn api_mode(s: &str) -> Result<ApiMode, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "chat" => Ok(ApiMode::Chat),
-        "text" => Ok(ApiMode::Text),
-        _ => Err("expected chat or text".to_owned()),
-    }
-}
-
-fn log_format(s: &str) -> Result<LogFormat, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        _ => Err("expected text or json".to_owned()),
-    }
-}
-
-fn boolean(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err("expected true or false (or 1/0, yes/no, on/off)".to_owned()),
-    }
-}
-
-fn socket_addr(s: &str) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| "expected an IP address and port, like 127.0.0.1:8000 or [::]:8000".to_owned())
-}
-
-fn file_path(s: &str) -> Result<PathBuf, String> {
-    if s.is_empty() {
-        return Err("expected a file path".to_owned());
-    }
-    Ok(PathBuf::from(s))
-}
-
-/// A whole number in `min..=max`. The reason shows the range when `show_range` is set or the
-/// number is too large, else just the lower bound (`expected a whole number ≥ 1`).
-fn whole_number(s: &str, min: u64, max: u64, show_range: bool) -> Result<u64, String> {
-    let range = || format!("expected a whole number from {min} to {max}");
-    let too_small = || {
-        if show_range {
-            range()
-        } else {
-            format!("expected a whole number ≥ {min}")
-        }
-    };
-    let digits = s.strip_prefix('+').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(too_small());
-    }
-    match digits.parse::<u64>() {
-        Ok(n) if n < min => Err(too_small()),
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(range()),
-    }
-}
-
-fn whole_usize(s: &str, min: u64) -> Result<usize, String> {
-    let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
-    let n = whole_number(s, min, max, false)?;
-    usize::try_from(n).map_err(|_| format!("expected a whole number from {min} to {max}"))
-}
-
-fn whole_usize_to(s: &str, min: u64, max: u64) -> Result<usize, String> {
-    let n = whole_number(s, min, max, true)?;
-    usize::try_from(n).map_err(|_| format!("expected a whole number from {min} to {max}"))
-}
-
-/// Seconds, possibly fractional, > 0 and at most [`MAX_SECONDS`].
-fn seconds(s: &str) -> Result<Duration, String> {
-    let reason = || "expected a number of seconds > 0, like 30 or 0.5".to_owned();
-    let secs: f64 = s.parse().map_err(|_| reason())?;
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(reason());
-    }
-    if secs > MAX_SECONDS {
-        return Err(format!("expected at most {MAX_SECONDS} seconds (one year)"));
-    }
-    match Duration::try_from_secs_f64(secs) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        _ => Err(reason()),
-    }
-}
-
-/// An `http://` or `https://` URL with a host.
-fn http_url(s: &str) -> Result<String, String> {
-    let reason = || "expected an http:// or https:// URL".to_owned();
-    let url = Url::parse(s).map_err(|_| reason())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(reason());
-    }
-    Ok(s.to_owned())
-}
-
-/// An `http(s)` URL that paths are appended to: no query or fragment, trailing `/` trimmed.
-fn base_url(s: &str) -> Result<String, String> {
-    http_url(s)?;
-    if s.contains(['?', '#']) {
-        return Err("expected an http:// or https:// base URL without ?query or #fragment".into());
-    }
-    Ok(s.trim_end_matches('/').to_owned())
-}
-
-fn model_id(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("expected a model id without spaces, like Qwen/Qwen2.5-1.5B-Instruct".into());
-    }
-    Ok(s.to_owned())
-}
-
-fn breaker_name(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.chars().any(char::is_control) {
-        return Err("expected a non-empty name without control characters".to_owned());
-    }
-    Ok(s.to_owned())
-}
-
-/// A bearer token: it goes into an HTTP header, so visible ASCII only.
-fn token(s: &str) -> Result<String, String> {
-    if !s.chars().all(|c| c.is_ascii_graphic()) {
-        return Err("expected visible ASCII characters only (no spaces or line breaks)".into());
-    }
-    Ok(s.to_owned())
-}
-
-fn redis_url(s: &str) -> Result<String, String> {
-    let lower = s.to_ascii_lowercase();
-    let rest = ["redis://", "rediss://", "unix://"]
-        .iter()
-        .find_map(|scheme| lower.strip_prefix(scheme));
-    match rest {
-        Some(rest) if !rest.is_empty() => Ok(s.to_owned()),
-        _ => Err("expected a URL starting with redis://, rediss:// or unix://".to_owned()),
-    }
-}
-
-fn log_filter(s: &str) -> Result<String, String> {
-    match tracing_subscriber::EnvFilter::try_new(s) {
-        Ok(_) => Ok(s.to_owned()),
-        Err(err) => Err(format!(
-            "expected a log filter like info or breakwater=debug,tower_http=warn ({err})"
-        )),
-    }
 }

@@ -1,5 +1,9 @@
 //! Removing credentials from values before they reach logs, `Debug` output or error messages.
 
+use std::fmt;
+
+use super::{Config, LlmConfig, ServerConfig};
+
 /// `url` with any `user:password@` replaced by `***@` and any `?query` by `?***`: Redis and
 /// proxy URLs carry passwords there (`redis://:secret@host`, `unix:///sock?pass=secret`).
 pub(super) fn url(url: &str) -> String {
@@ -21,3 +25,73 @@ pub(super) fn url(url: &str) -> String {
 
 /// The stand-in shown for a token's value.
 pub(super) const SECRET: &str = "***";
+
+// Hand-written `Debug` for the structs holding secrets. Each destructures `self` so that a new
+// field cannot be forgotten; tokens print as `Some("***")`, URLs lose their credentials.
+
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "***")
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            environment,
+            server,
+            notes,
+            llm,
+            breaker,
+            cache,
+            redis_url,
+            log,
+            warnings,
+        } = self;
+        f.debug_struct("Config")
+            .field("environment", environment)
+            .field("server", server)
+            .field("notes", notes)
+            .field("llm", llm)
+            .field("breaker", breaker)
+            .field("cache", cache)
+            .field("redis_url", &redis_url.as_deref().map(url))
+            .field("log", log)
+            .field("warnings", warnings)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            addr,
+            api_token,
+            max_body_bytes,
+        } = self;
+        f.debug_struct("ServerConfig")
+            .field("addr", addr)
+            .field("api_token", &redacted(api_token))
+            .field("max_body_bytes", max_body_bytes)
+            .finish()
+    }
+}
+
+impl fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            api_token,
+            api_base,
+            model,
+            mode,
+            chat_url,
+            text_url,
+        } = self;
+        f.debug_struct("LlmConfig")
+            .field("api_token", &redacted(api_token))
+            .field("api_base", &url(api_base))
+            .field("model", model)
+            .field("mode", mode)
+            .field("chat_url", &url(chat_url))
+            .field("text_url", &url(text_url))
+            .finish()
+    }
+}

@@ -7,6 +7,7 @@ use std::io;
 use std::path::Path;
 
 use super::redact::SECRET;
+use super::values::environment;
 use super::{Config, ConfigError, FileError, InvalidValue};
 
 const BREAKWATER_ENV: &str = "BREAKWATER_ENV";
@@ -111,24 +112,24 @@ fn load(
         .find_map(|layer| layer.get(BREAKWATER_ENV))
         .cloned();
     let mut env_file = HashMap::new();
-    if let Some(name) = &selected_env {
-        let name = name.trim().to_ascii_lowercase();
-        if matches!(name.as_str(), "development" | "production") && dir.is_dir() {
-            env_file = read_env_file(&dir.join(format!(".env.{name}"))).unwrap_or_else(|err| {
-                files.push(err);
-                HashMap::new()
-            });
-        }
+    if let Some(Ok(environment)) = selected_env.as_deref().map(|name| environment(name.trim()))
+        && dir.is_dir()
+    {
+        let path = dir.join(format!(".env.{environment}"));
+        env_file = read_env_file(&path).unwrap_or_else(|err| {
+            files.push(err);
+            HashMap::new()
+        });
     }
 
     let mut vars = dotenv;
     vars.extend(env_file);
     vars.extend(process_env);
     vars.extend(overrides.clone());
-    match selected_env {
-        Some(name) => vars.insert(BREAKWATER_ENV.to_owned(), name),
-        None => vars.remove(BREAKWATER_ENV),
-    };
+    // `.env.production` cannot switch itself to another environment.
+    if let Some(name) = selected_env {
+        vars.insert(BREAKWATER_ENV.to_owned(), name);
+    }
 
     let config = Config::from_map(&vars);
     let mut error = match config {

@@ -1,0 +1,58 @@
+//! What can stop the assistant from answering.
+
+use std::time::Duration;
+
+use breaker::Rejected;
+
+use crate::llm::LlmError;
+use crate::notes::NotesError;
+
+/// The assistant had no answer to give.
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
+    /// The question itself is wrong; nothing was retrieved or called.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The request field at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The LLM is unavailable and no fallback had anything to give.
+    #[error("{detail}")]
+    Unavailable {
+        /// Whole seconds until the breaker's next trial (at least 1).
+        retry_after_seconds: u64,
+        /// Why, for the caller.
+        detail: String,
+        /// The breaker's status at that moment.
+        circuit: Box<breaker::Status>,
+    },
+    /// The notes store failed.
+    #[error(transparent)]
+    Notes(#[from] NotesError),
+}
+
+/// The assistant could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantBuildError {
+    /// The breaker settings are invalid.
+    #[error(transparent)]
+    Breaker(#[from] breaker::BuildError),
+    /// The LLM client could not be built.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+/// Why the LLM gave no answer this time (the cause the fallback chain reports).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unanswered {
+    #[error("no LLM is configured (HF_API_TOKEN is unset)")]
+    NoLlm,
+    #[error("the LLM circuit is {}: calls are not being made", .0.state)]
+    CircuitOpen(Rejected),
+    #[error("the LLM did not answer within {:.1}s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(LlmError),
+}

@@ -1,0 +1,298 @@
+//! The assistant pipeline: validate, retrieve, cache, generate through the breaker, fall back.
+//!
+//! 1. Validate the question (a clear error; never reaches the breaker).
+//! 2. Retrieve the top-k excerpts of this user's notes, with the notes generation.
+//! 3. A fresh cache hit for (user, query, model, generation) answers at once.
+//! 4. Otherwise the LLM is asked through the circuit breaker; an answer is cached.
+//! 5. If the LLM is unavailable (open circuit, timeout, connection error, 5xx, 429, no
+//!    token), the answer falls back to the latest cached answer for this user and query
+//!    (`stale_cache`), then the top excerpts (`excerpts`), then
+//!    [`AssistantError::Unavailable`] with the seconds until the breaker's next trial.
+
+mod answer;
+mod error;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use breaker::{CallError, CircuitBreaker, Outcome, Registry, TripPolicy};
+use tracing::Instrument;
+
+pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
+use error::Unanswered;
+pub use error::{AssistantBuildError, AssistantError};
+
+use crate::cache::{AnswerCache, CacheKey, CachedAnswer};
+use crate::config::Config;
+use crate::llm::{LlmClient, LlmError, Prompt};
+use crate::metrics::{self, BreakerMetrics};
+use crate::notes::{Excerpt, MAX_SEARCH_RESULTS, NotesStore, SearchResult};
+use crate::user::UserId;
+
+/// Longest question accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 4_000;
+/// Excerpts the `excerpts` fallback returns at most.
+pub const FALLBACK_EXCERPTS: usize = 3;
+/// Slack the HTTP client's own timeout leaves past the breaker's call timeout, so the
+/// breaker's deadline is the one that fires (and counts the failure).
+const CLIENT_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
+
+/// Answers questions from a user's notes. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Assistant {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    notes: NotesStore,
+    llm: Option<LlmClient>,
+    breaker: CircuitBreaker,
+    registry: Registry,
+    cache: AnswerCache,
+    model: String,
+    top_k: usize,
+}
+
+impl Assistant {
+    /// Builds the pipeline from the configuration: the breaker (registered under
+    /// `CIRCUIT_BREAKER_NAME`), the LLM client (none without a token: excerpts-only mode)
+    /// and the answer cache.
+    pub fn new(config: &Config, notes: NotesStore) -> Result<Self, AssistantBuildError> {
+        let settings = &config.breaker;
+        let breaker = CircuitBreaker::builder(settings.name.clone())
+            .trip_policy(TripPolicy::consecutive_failures(settings.fail_threshold))
+            .reset_timeout(settings.reset_timeout)
+            .call_timeout(settings.call_timeout)
+            .enabled(settings.enabled)
+            .listener(Arc::new(BreakerMetrics::new(&settings.name)))
+            .build()?;
+        let registry = Registry::new();
+        registry.insert(breaker.clone());
+        let llm = match &config.llm.api_token {
+            Some(token) => Some(LlmClient::new(
+                &config.llm,
+                token,
+                settings.call_timeout + CLIENT_TIMEOUT_SLACK,
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                notes,
+                llm,
+                breaker,
+                registry,
+                cache: AnswerCache::new(config.cache.capacity, config.cache.ttl),
+                model: config.llm.model.clone(),
+                top_k: config.notes.top_k,
+            }),
+        })
+    }
+
+    /// Every breaker the assistant uses, by name.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The breaker guarding the LLM.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.inner.breaker
+    }
+
+    /// False when `CIRCUIT_BREAKER_ENABLED=false`: calls go straight through.
+    pub fn breaker_enabled(&self) -> bool {
+        self.inner.breaker.state() != breaker::State::Disabled
+    }
+
+    /// True when no LLM is configured: every answer comes from the notes themselves.
+    pub fn excerpts_only(&self) -> bool {
+        self.inner.llm.is_none()
+    }
+
+    /// The notes the assistant reads.
+    pub fn notes(&self) -> &NotesStore {
+        &self.inner.notes
+    }
+
+    /// Answers `question`, falling back as far as needed.
+    pub async fn answer(&self, question: Question) -> Result<Answer, AssistantError> {
+        let span =
+            tracing::info_span!("answer", user = %question.user, source = tracing::field::Empty);
+        self.answer_in_span(question).instrument(span).await
+    }
+
+    async fn answer_in_span(&self, question: Question) -> Result<Answer, AssistantError> {
+        let started = Instant::now();
+        let (query, k) = validate(&question, self.inner.top_k)?;
+        let retrieved = self.retrieve(&question.user, query, k).await?;
+        let key = CacheKey::new(
+            &question.user,
+            query,
+            &self.inner.model,
+            retrieved.generation,
+        );
+
+        if let Some(hit) = self.inner.cache.fresh(&key).await {
+            return Ok(self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started));
+        }
+        let why = match self.generate(query, &retrieved.excerpts).await {
+            Ok(text) => {
+                let answer =
+                    self.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started);
+                let entry = CachedAnswer {
+                    answer: text,
+                    sources: retrieved.excerpts,
+                    generation: retrieved.generation,
+                };
+                self.inner.cache.insert(&key, entry).await;
+                return Ok(answer);
+            }
+            Err(why) => why,
+        };
+        tracing::warn!(reason = %why, "LLM unavailable; falling back");
+
+        if let Some(stale) = self.inner.cache.latest(&key).await {
+            return Ok(self.respond(
+                AnswerSource::StaleCache,
+                &stale.answer,
+                &stale.sources,
+                k,
+                started,
+            ));
+        }
+        let top = &retrieved.excerpts[..retrieved.excerpts.len().min(FALLBACK_EXCERPTS)];
+        if !top.is_empty() {
+            let text = excerpts_answer(top);
+            return Ok(self.respond(AnswerSource::Excerpts, &text, top, k, started));
+        }
+        metrics::record_answer("unavailable");
+        tracing::Span::current().record("source", "unavailable");
+        Err(self.unavailable(&why))
+    }
+
+    async fn retrieve(
+        &self,
+        user: &UserId,
+        query: &str,
+        k: usize,
+    ) -> Result<SearchResult, AssistantError> {
+        let (notes, user, query) = (self.inner.notes.clone(), user.clone(), query.to_owned());
+        match tokio::task::spawn_blocking(move || notes.search(&user, &query, k)).await {
+            Ok(result) => result.map_err(AssistantError::from),
+            // A panic in the search is a bug: let it reach the panic handler (a 500).
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => std::panic::resume_unwind(Box::new(format!("retrieval task: {e}"))),
+        }
+    }
+
+    /// Asks the LLM through the breaker.
+    async fn generate(&self, query: &str, excerpts: &[Excerpt]) -> Result<String, Unanswered> {
+        let llm = self.inner.llm.as_ref().ok_or(Unanswered::NoLlm)?;
+        let prompt = Prompt::grounded(query, excerpts);
+        let started = Instant::now();
+        let classify = |result: &Result<String, LlmError>| match result {
+            Ok(_) => Outcome::Success,
+            Err(e) => e.outcome(),
+        };
+        let result = self
+            .inner
+            .breaker
+            .call_with(llm.generate(&prompt), classify)
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(text) => {
+                metrics::record_llm("success", seconds);
+                Ok(text)
+            }
+            Err(CallError::Rejected(rejected)) => Err(Unanswered::CircuitOpen(rejected)),
+            Err(CallError::Timeout(limit)) => {
+                metrics::record_llm("timeout", seconds);
+                Err(Unanswered::Timeout(limit))
+            }
+            Err(CallError::Inner(e)) => {
+                metrics::record_llm("error", seconds);
+                Err(Unanswered::Failed(e))
+            }
+        }
+    }
+
+    fn respond(
+        &self,
+        source: AnswerSource,
+        text: &str,
+        sources: &[Excerpt],
+        k: usize,
+        started: Instant,
+    ) -> Answer {
+        metrics::record_answer(source.as_str());
+        tracing::Span::current().record("source", source.as_str());
+        Answer {
+            answer: text.to_owned(),
+            sources: sources.iter().take(k).cloned().collect(),
+            metadata: AnswerMetadata {
+                source,
+                degraded: source.is_degraded(),
+                circuit_state: self.inner.breaker.state(),
+                model: self.inner.model.clone(),
+                latency_ms: started.elapsed().as_secs_f64() * 1_000.0,
+            },
+        }
+    }
+
+    /// The 503: why, and the whole seconds until the breaker lets a trial through.
+    fn unavailable(&self, why: &Unanswered) -> AssistantError {
+        let status = self.inner.breaker.status();
+        let wait = match (why, status.retry_after_seconds) {
+            (Unanswered::CircuitOpen(rejected), _) => rejected.retry_after.map(|d| d.as_secs_f64()),
+            (_, scheduled) => scheduled,
+        };
+        // Closed or disabled: the next call may go at once; forced open or no LLM at all:
+        // nothing is scheduled, so the base open time is the honest guess.
+        let wait = match (wait, why) {
+            (Some(w), _) => w,
+            (None, Unanswered::NoLlm) => status.reset_timeout_seconds,
+            (None, _) if status.state == breaker::State::ForcedOpen => status.reset_timeout_seconds,
+            (None, _) => 0.0,
+        };
+        AssistantError::Unavailable {
+            retry_after_seconds: (wait.ceil() as u64).max(1),
+            detail: format!("{why}, and no cached answer or matching note is available"),
+            circuit: Box::new(status),
+        }
+    }
+}
+
+/// Checks the question; returns the trimmed query and the number of sources wanted.
+fn validate(question: &Question, top_k: usize) -> Result<(&str, usize), AssistantError> {
+    let query = question.query.trim();
+    let invalid = |field, reason: &str| AssistantError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    };
+    if query.is_empty() {
+        return Err(invalid("query", "must not be empty"));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(invalid("query", "must be at most 4000 characters"));
+    }
+    let k = match question.max_sources {
+        None => top_k,
+        Some(n) if (1..=MAX_SEARCH_RESULTS).contains(&n) => n,
+        Some(_) => return Err(invalid("max_sources", "must be between 1 and 20")),
+    };
+    Ok((query, k))
+}
+
+/// The `excerpts` answer: the passages themselves, said to be such.
+fn excerpts_answer(excerpts: &[Excerpt]) -> String {
+    let mut text = String::from(
+        "The assistant cannot reach its language model right now. \
+         These passages from your notes match your question:",
+    );
+    for (i, e) in excerpts.iter().enumerate() {
+        text.push_str(&format!("\n\n[{}] {}: {}", i + 1, e.title, e.excerpt));
+    }
+    text
+}

@@ -1,0 +1,56 @@
+//! `breakwater ingest PATH... [--user U]`.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::cli::IngestArgs;
+use crate::config::Config;
+use crate::notes::{IngestReport, NotesStore, ingest};
+use crate::user::UserId;
+
+/// Ingests the files and prints what happened to each kind of file.
+#[expect(clippy::print_stdout, reason = "the report is the command's output")]
+pub(super) fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let store = NotesStore::open(&config.notes.db)?;
+    let report =
+        ingest(&store, &args.user, &args.paths, !args.no_progress).context("ingest stopped")?;
+    print!(
+        "{}",
+        render(&report, &args.user, &config.notes.db.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(report: &IngestReport, user: &UserId, db: &str) -> String {
+    let mut out = format!(
+        "ingested into {db} for user {user}: {} added, {} updated, {} unchanged, {} skipped\n",
+        report.added,
+        report.updated,
+        report.unchanged,
+        report.skipped.len()
+    );
+    for (path, reason) in &report.skipped {
+        let _ = writeln!(out, "  skipped {}: {reason}", path.display());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lists_counts_and_each_skipped_file() {
+        let report = IngestReport {
+            added: 2,
+            updated: 1,
+            unchanged: 0,
+            skipped: vec![("a.md".into(), "empty file".to_owned())],
+        };
+        let text = render(&report, &UserId::default(), "notes.db");
+        assert!(text.starts_with("ingested into notes.db for user default: 2 added, 1 updated"));
+        assert!(text.contains("  skipped a.md: empty file\n"));
+    }
+}

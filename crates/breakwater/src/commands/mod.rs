@@ -1,0 +1,68 @@
+//! The runners behind the `breakwater` verbs; `main` parses and configures, then calls
+//! [`run`].
+//!
+//! Exit codes: `0` success, `1` failure ([`EXIT_FAILURE`]), `2` bad configuration or input
+//! ([`EXIT_USAGE`]), `3` the assistant had nothing to answer with ([`EXIT_UNAVAILABLE`]).
+
+mod ask;
+mod ingest;
+mod status;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+use crate::config::{Config, LogConfig, LogFormat};
+
+/// Exit code of a command that failed (an unreachable server, an unreadable path).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a bad configuration value or a rejected question.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of `ask` when the LLM is unavailable and nothing else could answer (HTTP 503).
+pub const EXIT_UNAVAILABLE: u8 = 3;
+
+/// Runs `command` with `config` and returns the process exit code; errors are reported on
+/// stderr.
+pub fn run(command: Command, config: Config) -> ExitCode {
+    let result = match command {
+        Command::Ingest(args) => ingest::run(&config, &args),
+        Command::Serve(_) => block_on(true, crate::server::run(config)).map(|()| ExitCode::SUCCESS),
+        Command::Ask(args) => block_on(false, ask::run(&config, &args)),
+        Command::Status(args) => block_on(false, status::run(&config, &args)),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("breakwater: {err:#}");
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
+/// Runs `future` to completion on a new runtime: multi-threaded for the server, a single
+/// thread for one-shot commands.
+fn block_on<T>(
+    multi_thread: bool,
+    future: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build()?.block_on(future)
+}
+
+/// Sends `tracing` events to stderr, as text or JSON lines, filtered by `RUST_LOG`.
+///
+/// # Errors
+///
+/// When the filter does not parse (the configuration checked it already) or a global
+/// subscriber is already set.
+pub fn init_tracing(log: &LogConfig) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.filter)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    }
+    .map_err(|err| anyhow::anyhow!("cannot set up logging: {err}"))
+}

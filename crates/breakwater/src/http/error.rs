@@ -1,0 +1,228 @@
+//! [`ApiError`]: every way a request can fail, and the one place that turns it into a
+//! status code and a JSON body.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::assistant::AssistantError;
+use crate::notes::NotesError;
+
+/// An error answered to an HTTP client.
+///
+/// The body is always `{"error": "<code>", "detail": "..."}` (plus `field` when one input
+/// field is at fault, and the circuit for `503`). Caller mistakes are 4xx; only failures of
+/// the server itself are 5xx, and their detail never leaks internals (they are logged).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `400 invalid_json`: the body is not syntactically valid JSON.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// `400 invalid_query`: the query string does not fit the endpoint's parameters.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// `415 unsupported_media_type`: the body is not declared as `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// `413 payload_too_large`: the body is larger than `BREAKWATER_MAX_BODY_BYTES`.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
+    /// `422 invalid_request`: well-formed JSON or parameters with a value that is not
+    /// accepted (a wrong type, a missing field, an empty query, a bad user id).
+    #[error("{detail}")]
+    Invalid {
+        /// The field at fault, when known.
+        field: Option<String>,
+        /// What is wrong, naming the field.
+        detail: String,
+    },
+    /// `401 unauthorized`: `/api/*` needs `Authorization: Bearer <token>`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// `404 not_found`: no such route, or no such note for this user.
+    #[error("{0}")]
+    NotFound(String),
+    /// `405 method_not_allowed`: the route exists, the method does not.
+    #[error("this route does not accept the request's method")]
+    MethodNotAllowed,
+    /// `503 service_unavailable`: the assistant had nothing to answer with.
+    #[error("{detail}")]
+    Unavailable {
+        /// Whole seconds until the breaker lets a trial call through (`Retry-After`).
+        retry_after_seconds: u64,
+        /// What happened, for the caller.
+        detail: String,
+        /// The breaker's status at the time, so the caller sees why.
+        circuit: Box<breaker::Status>,
+    },
+    /// `500 internal`: the server failed; the cause is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A `422 invalid_request` naming `field`.
+    pub fn invalid(field: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        let field = field.into();
+        ApiError::Invalid {
+            detail: format!("{field}: {reason}"),
+            field: Some(field),
+        }
+    }
+
+    /// A `500 internal` for `cause`, which is logged but not sent to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable code in the body's `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Invalid { .. } => "invalid_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn body(&self) -> Value {
+        let mut body = json!({ "error": self.code(), "detail": self.to_string() });
+        match self {
+            ApiError::Invalid {
+                field: Some(field), ..
+            } => body["field"] = json!(field),
+            ApiError::Unavailable {
+                retry_after_seconds,
+                circuit,
+                ..
+            } => {
+                body["retry_after_seconds"] = json!(retry_after_seconds);
+                body["circuit"] = serde_json::to_value(circuit).unwrap_or(Value::Null);
+            }
+            ApiError::Internal(cause) => {
+                // The cause may hold paths or SQL: log it, send a generic sentence.
+                tracing::error!(%cause, "request failed");
+                body["detail"] = json!("internal error; the cause is in the server log");
+            }
+            _ => {}
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status_code(), Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable {
+                retry_after_seconds,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<NotesError> for ApiError {
+    fn from(err: NotesError) -> Self {
+        match err {
+            NotesError::NotFound => ApiError::NotFound("the note was not found".to_owned()),
+            NotesError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<AssistantError> for ApiError {
+    fn from(err: AssistantError) -> Self {
+        match err {
+            AssistantError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            AssistantError::Unavailable {
+                retry_after_seconds,
+                detail,
+                circuit,
+            } => ApiError::Unavailable {
+                retry_after_seconds,
+                detail,
+                circuit,
+            },
+            AssistantError::Notes(err) => err.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_mistakes_are_never_5xx() {
+        let errors = [
+            ApiError::InvalidJson(String::new()),
+            ApiError::InvalidQuery(String::new()),
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::invalid("query", "empty"),
+            ApiError::Unauthorized("no token"),
+            ApiError::NotFound(String::new()),
+            ApiError::MethodNotAllowed,
+        ];
+        for err in errors {
+            assert!(err.status_code().is_client_error(), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_names_the_field_in_detail_and_body() {
+        let body = ApiError::invalid("user_id", "bad").body();
+        assert_eq!(body["error"], "invalid_request");
+        assert_eq!(body["field"], "user_id");
+        assert_eq!(body["detail"], "user_id: bad");
+    }
+
+    #[test]
+    fn internal_detail_is_generic() {
+        let body = ApiError::internal("disk I/O error at /secret/path").body();
+        assert_eq!(body["error"], "internal");
+        assert!(!body["detail"].to_string().contains("/secret"));
+    }
+
+    #[test]
+    fn unauthorized_carries_the_challenge() {
+        let response = ApiError::Unauthorized("missing token").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}

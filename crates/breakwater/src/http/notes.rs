@@ -1,0 +1,184 @@
+//! `/api/notes`: create, list, read, update and delete a user's notes.
+//!
+//! The acting user comes from `user_id` (in the body for writes, in the query string
+//! otherwise; `"default"` when absent). Another user's note is `404`, exactly like a note
+//! that does not exist.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::extract::user_or_default;
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState};
+use crate::notes::{Note, NotesError, NotesStore};
+use crate::user::UserId;
+
+/// Notes per page when the request names no `limit`.
+const DEFAULT_LIMIT: usize = 50;
+/// The largest page: bounds the work and the response of one request.
+const MAX_LIMIT: usize = 500;
+
+/// `?user_id=` of the single-note routes.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct UserParam {
+    user_id: Option<String>,
+}
+
+/// `?user_id=&limit=&offset=` of `GET /api/notes`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ListParams {
+    user_id: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CreateNote {
+    #[serde(default)]
+    user_id: Option<String>,
+    title: String,
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UpdateNote {
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct NotesPage {
+    notes: Vec<Note>,
+    user_id: UserId,
+    limit: usize,
+    offset: usize,
+}
+
+/// `POST /api/notes` → `201` with the note and its `Location`.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateNote>,
+) -> Result<Response, ApiError> {
+    let user = user_or_default(request.user_id.as_deref())?;
+    let note = blocking(&state.notes, {
+        let user = user.clone();
+        move |store| store.create(&user, &request.title, &request.body)
+    })
+    .await?;
+    let location = location(&note.id, &user);
+    let mut response = (StatusCode::CREATED, Json(note)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// Where a created note can be read back; names the user unless it is the default one.
+fn location(id: &str, user: &UserId) -> String {
+    // A note id is hex and a user id is `A-Za-z0-9_.@:-`: neither needs percent-encoding.
+    if *user == UserId::default() {
+        format!("/api/notes/{id}")
+    } else {
+        format!("/api/notes/{id}?user_id={user}")
+    }
+}
+
+/// `GET /api/notes` → one page of the user's notes, newest first.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<NotesPage>, ApiError> {
+    let user = user_or_default(params.user_id.as_deref())?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("expected a whole number from 1 to {MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    let offset = params.offset.unwrap_or(0);
+    let notes = blocking(&state.notes, {
+        let user = user.clone();
+        move |store| store.list(&user, limit, offset)
+    })
+    .await?;
+    Ok(Json(NotesPage {
+        notes,
+        user_id: user,
+        limit,
+        offset,
+    }))
+}
+
+/// `GET /api/notes/{id}`.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<UserParam>,
+) -> Result<Json<Note>, ApiError> {
+    let user = user_or_default(params.user_id.as_deref())?;
+    let note = blocking(&state.notes, move |store| store.get(&user, &id)).await?;
+    Ok(Json(note))
+}
+
+/// `PUT /api/notes/{id}`: changes the fields given; the others stay.
+pub(super) async fn update(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<UserParam>,
+    ApiJson(request): ApiJson<UpdateNote>,
+) -> Result<Json<Note>, ApiError> {
+    let user = match (request.user_id.as_deref(), params.user_id.as_deref()) {
+        (Some(body), Some(query)) if body != query => {
+            return Err(ApiError::invalid(
+                "user_id",
+                "the body and the query string name different users",
+            ));
+        }
+        (body, query) => user_or_default(body.or(query))?,
+    };
+    let note = blocking(&state.notes, move |store| {
+        store.update(
+            &user,
+            &id,
+            request.title.as_deref(),
+            request.body.as_deref(),
+        )
+    })
+    .await?;
+    Ok(Json(note))
+}
+
+/// `DELETE /api/notes/{id}` → `204`.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<UserParam>,
+) -> Result<StatusCode, ApiError> {
+    let user = user_or_default(params.user_id.as_deref())?;
+    blocking(&state.notes, move |store| store.delete(&user, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs a synchronous store call on the blocking pool, so SQLite never stalls the runtime.
+async fn blocking<T, F>(store: &NotesStore, call: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&NotesStore) -> Result<T, NotesError> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        // Re-raise a panic in the request's task, where CatchPanicLayer answers it with 500.
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => Err(ApiError::internal(format!(
+            "notes task did not finish: {err}"
+        ))),
+    }
+}

@@ -1,0 +1,78 @@
+//! [`router`]: every route and the middleware around them.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::middleware::{panic_response, record_metrics, reject_oversized_body, request_span};
+use super::{ApiError, AppState, assistant, auth, health, notes};
+
+/// The whole HTTP application, ready to serve.
+///
+/// | route | |
+/// | --- | --- |
+/// | `POST /api/assistant/query` | answer a question |
+/// | `GET /api/assistant/health/circuit-breaker` | breaker status (always `200`) |
+/// | `POST /api/notes`, `GET /api/notes` | create, list |
+/// | `GET`/`PUT`/`DELETE /api/notes/{id}` | read, update, delete |
+/// | `GET /metrics` | Prometheus text |
+/// | `GET /healthz` | liveness |
+///
+/// Around every route, outermost first: a tracing span per request, the request-duration
+/// metric, `500` JSON on a panic, bearer auth for `/api/*`, and the body limit.
+///
+/// ```no_run
+/// # async fn demo(config: breakwater::config::Config) -> anyhow::Result<()> {
+/// let state = breakwater::server::build_state(&config).await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// axum::serve(listener, breakwater::http::router(state)).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn router(state: AppState) -> Router {
+    let middleware = ServiceBuilder::new()
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // A 503 is the fallback chain working and a 500 is logged by ApiError:
+                // the response line above is enough, without a second ERROR line.
+                .on_failure(()),
+        )
+        .layer(from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(state.clone(), auth::require_token))
+        .layer(from_fn_with_state(state.clone(), reject_oversized_body))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes));
+
+    Router::new()
+        .route("/api/assistant/query", post(assistant::query))
+        .route(
+            "/api/assistant/health/circuit-breaker",
+            get(health::circuit_breaker),
+        )
+        .route("/api/notes", post(notes::create).get(notes::list))
+        .route(
+            "/api/notes/{id}",
+            get(notes::get).put(notes::update).delete(notes::delete),
+        )
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no route for this path".to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,51 @@
+//! [`AppState`]: what every handler shares, built once at start-up.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use super::auth::BearerToken;
+use super::extract::BodyLimit;
+use crate::assistant::Assistant;
+use crate::metrics::Metrics;
+use crate::notes::NotesStore;
+
+/// The application state: cheap to clone, every field a shared handle.
+#[derive(Clone)]
+pub struct AppState {
+    /// The question-answering pipeline (breakers, cache, LLM client).
+    pub assistant: Assistant,
+    /// The notes of every user.
+    pub notes: NotesStore,
+    /// The Prometheus recorder behind `GET /metrics`.
+    pub metrics: Metrics,
+    /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs it as a bearer token.
+    pub api_token: Option<Arc<BearerToken>>,
+    /// `BREAKWATER_MAX_BODY_BYTES`: the largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// A state serving `assistant` and `notes`; `api_token` turns on bearer auth for `/api/*`.
+    pub fn new(
+        assistant: Assistant,
+        notes: NotesStore,
+        metrics: Metrics,
+        api_token: Option<&str>,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            assistant,
+            notes,
+            metrics,
+            api_token: api_token.map(|token| Arc::new(BearerToken::new(token))),
+            max_body_bytes,
+        }
+    }
+}
+
+impl FromRef<AppState> for BodyLimit {
+    fn from_ref(state: &AppState) -> Self {
+        BodyLimit(state.max_body_bytes)
+    }
+}

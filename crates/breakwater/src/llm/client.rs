@@ -1,0 +1,222 @@
+//! The HTTP client for both Hugging Face APIs.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{LlmError, Prompt};
+use crate::config::{ApiMode, LlmConfig};
+
+/// Longest answer asked for, in tokens.
+const MAX_NEW_TOKENS: u32 = 512;
+/// Longest upstream error body kept for logs and errors.
+const MAX_DETAIL: usize = 300;
+
+/// Calls the configured LLM endpoint. Cheap to clone (a connection pool inside).
+#[derive(Clone, Debug)]
+pub struct LlmClient {
+    http: reqwest::Client,
+    mode: ApiMode,
+    url: String,
+    model: String,
+    token: String,
+}
+
+impl LlmClient {
+    /// A client for `config`'s endpoint and mode, authenticating with `token`.
+    ///
+    /// `timeout` bounds each request as a backstop; the circuit breaker's call timeout is
+    /// the deadline that counts (it is what makes a timeout a failure).
+    pub fn new(config: &LlmConfig, token: &str, timeout: Duration) -> Result<Self, LlmError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("breakwater/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(LlmError::Connect)?;
+        Ok(Self {
+            http,
+            mode: config.mode,
+            url: config.endpoint_url().to_owned(),
+            model: config.model.clone(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// The model answers are asked of.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Asks the upstream for an answer to `prompt`.
+    pub async fn generate(&self, prompt: &Prompt) -> Result<String, LlmError> {
+        let body = match self.mode {
+            ApiMode::Chat => json!({
+                "model": self.model,
+                "messages": [
+                    {"role": "system", "content": prompt.system},
+                    {"role": "user", "content": prompt.user},
+                ],
+                "max_tokens": MAX_NEW_TOKENS,
+                "temperature": 0.2,
+                "stream": false,
+            }),
+            ApiMode::Text => json!({
+                "inputs": prompt.as_text(),
+                "parameters": {
+                    "max_new_tokens": MAX_NEW_TOKENS,
+                    "temperature": 0.2,
+                    "return_full_text": false,
+                },
+            }),
+        };
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let retry_after = retry_after_header(response.headers());
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if !status.is_success() {
+            return Err(status_error(status.as_u16(), retry_after, &bytes));
+        }
+        let text = match self.mode {
+            ApiMode::Chat => parse_chat(&bytes),
+            ApiMode::Text => parse_text(&bytes),
+        }?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(LlmError::Malformed("empty answer".to_owned()));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> LlmError {
+    if e.is_timeout() {
+        LlmError::Timeout
+    } else {
+        LlmError::Connect(e)
+    }
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is rare from inference servers and ignored.
+fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> LlmError {
+    #[derive(Deserialize)]
+    struct Loading {
+        estimated_time: f64,
+    }
+    // HF answers 503 `{"error": "Model is loading", "estimated_time": 20.0}` while a
+    // model loads: the wait it names is as good as a Retry-After.
+    let estimated = serde_json::from_slice::<Loading>(body)
+        .ok()
+        .filter(|l| l.estimated_time.is_finite() && l.estimated_time > 0.0)
+        .map(|l| Duration::from_secs_f64(l.estimated_time.min(86_400.0)));
+    let text = String::from_utf8_lossy(body);
+    let detail: String = text.chars().take(MAX_DETAIL).collect();
+    LlmError::Status {
+        status,
+        retry_after: retry_after.or(estimated),
+        detail,
+    }
+}
+
+fn parse_chat(body: &[u8]) -> Result<String, LlmError> {
+    #[derive(Deserialize)]
+    struct Completion {
+        choices: Vec<Choice>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        message: Message,
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        content: Option<String>,
+    }
+    let completion: Completion = serde_json::from_slice(body)
+        .map_err(|e| LlmError::Malformed(format!("not a chat completion: {e}")))?;
+    completion
+        .choices
+        .into_iter()
+        .next()
+        .and_then(|c| c.message.content)
+        .ok_or_else(|| LlmError::Malformed("no choice with content".to_owned()))
+}
+
+fn parse_text(body: &[u8]) -> Result<String, LlmError> {
+    #[derive(Deserialize)]
+    struct Generated {
+        generated_text: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Reply {
+        Many(Vec<Generated>),
+        One(Generated),
+    }
+    match serde_json::from_slice::<Reply>(body) {
+        Ok(Reply::Many(list)) => list
+            .into_iter()
+            .next()
+            .map(|g| g.generated_text)
+            .ok_or_else(|| LlmError::Malformed("empty generation list".to_owned())),
+        Ok(Reply::One(one)) => Ok(one.generated_text),
+        Err(e) => Err(LlmError::Malformed(format!("not a text generation: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_chat_completion() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"}}]}"#;
+        assert_eq!(parse_chat(body).expect("valid"), "Hi");
+        assert!(matches!(
+            parse_chat(b"{\"choices\": ["),
+            Err(LlmError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_chat(br#"{"choices":[]}"#),
+            Err(LlmError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn reads_a_text_generation_list_or_object() {
+        assert_eq!(
+            parse_text(br#"[{"generated_text":"A"}]"#).expect("valid"),
+            "A"
+        );
+        assert_eq!(
+            parse_text(br#"{"generated_text":"B"}"#).expect("valid"),
+            "B"
+        );
+        assert!(matches!(parse_text(b"[]"), Err(LlmError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_loading_model_s_estimated_time_becomes_the_retry_hint() {
+        let e = status_error(503, None, br#"{"error":"loading","estimated_time":20.5}"#);
+        assert!(
+            matches!(e, LlmError::Status { retry_after: Some(d), .. } if d == Duration::from_secs_f64(20.5))
+        );
+        let e = status_error(429, Some(Duration::from_secs(7)), b"slow down");
+        assert!(
+            matches!(e, LlmError::Status { retry_after: Some(d), .. } if d == Duration::from_secs(7))
+        );
+    }
+}

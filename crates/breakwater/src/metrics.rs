@@ -1,0 +1,148 @@
+//! Prometheus metrics: breaker state and calls, answers by fallback level, request latency.
+//!
+//! Recorded through the `metrics` facade into one process-wide Prometheus recorder and
+//! rendered by the `/metrics` route. Names:
+//!
+//! | metric | labels | what |
+//! | --- | --- | --- |
+//! | `breakwater_circuit_breaker_state` | `breaker`, `state` | 1 for the current state, 0 for the others |
+//! | `breakwater_circuit_breaker_calls_total` | `breaker`, `outcome` | `success`, `failure`, `ignored`, `rejected` |
+//! | `breakwater_circuit_breaker_transitions_total` | `breaker`, `to`, `reason` | state changes |
+//! | `breakwater_circuit_breaker_retry_after_seconds` | `breaker` | time until the next trial |
+//! | `breakwater_answers_total` | `source` | `llm`, `cache`, `stale_cache`, `excerpts`, `unavailable` |
+//! | `breakwater_llm_request_duration_seconds` | `outcome` | upstream call latency |
+//! | `breakwater_http_request_duration_seconds` | `method`, `route`, `status` | request latency |
+
+use std::sync::OnceLock;
+
+use breaker::{Event, Listener, Registry, State};
+use metrics::{Counter, counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0,
+];
+
+const STATES: [State; 5] = [
+    State::Closed,
+    State::Open,
+    State::HalfOpen,
+    State::ForcedOpen,
+    State::Disabled,
+];
+
+/// The process's Prometheus recorder.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    /// Installs the process-wide recorder on first use and returns its handle; later calls
+    /// (several servers in one test process) share it.
+    pub fn install() -> Self {
+        static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+        let handle = HANDLE.get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder owns the facade: keep a private one so /metrics still
+                // answers (it will show only what is recorded through it).
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        });
+        Self {
+            handle: handle.clone(),
+        }
+    }
+
+    /// The Prometheus text exposition, with the breakers' gauges read fresh.
+    pub fn render(&self, registry: &Registry) -> String {
+        for status in registry.statuses() {
+            for state in STATES {
+                gauge!("breakwater_circuit_breaker_state", "breaker" => status.name.clone(), "state" => state.as_str())
+                    .set(if state == status.state { 1.0 } else { 0.0 });
+            }
+            gauge!("breakwater_circuit_breaker_retry_after_seconds", "breaker" => status.name.clone())
+                .set(status.retry_after_seconds.unwrap_or(0.0));
+        }
+        self.handle.render()
+    }
+}
+
+/// Counts an answer by the level of the fallback chain that gave it.
+pub fn record_answer(source: &'static str) {
+    counter!("breakwater_answers_total", "source" => source).increment(1);
+}
+
+/// Times one upstream LLM call.
+pub fn record_llm(outcome: &'static str, seconds: f64) {
+    histogram!("breakwater_llm_request_duration_seconds", "outcome" => outcome).record(seconds);
+}
+
+/// Times one HTTP request; `route` is the matched route pattern, so labels stay bounded.
+pub fn record_http(method: &str, route: &str, status: u16, seconds: f64) {
+    histogram!(
+        "breakwater_http_request_duration_seconds",
+        "method" => method.to_owned(),
+        "route" => route.to_owned(),
+        "status" => status.to_string()
+    )
+    .record(seconds);
+}
+
+/// A breaker listener that counts calls and transitions and logs state changes.
+///
+/// Counter handles are registered once, so counting a call is an atomic add.
+pub struct BreakerMetrics {
+    success: Counter,
+    failure: Counter,
+    ignored: Counter,
+    rejected: Counter,
+}
+
+impl BreakerMetrics {
+    /// Handles for the breaker called `name`.
+    pub fn new(name: &str) -> Self {
+        let calls = |outcome: &'static str| counter!("breakwater_circuit_breaker_calls_total", "breaker" => name.to_owned(), "outcome" => outcome);
+        Self {
+            success: calls("success"),
+            failure: calls("failure"),
+            ignored: calls("ignored"),
+            rejected: calls("rejected"),
+        }
+    }
+}
+
+impl Listener for BreakerMetrics {
+    fn on_event(&self, breaker: &str, event: &Event) {
+        match event {
+            Event::Success => self.success.increment(1),
+            Event::Failure => self.failure.increment(1),
+            Event::Ignored => self.ignored.increment(1),
+            Event::Rejected { .. } => self.rejected.increment(1),
+            Event::StateChanged { from, to, reason } => {
+                counter!(
+                    "breakwater_circuit_breaker_transitions_total",
+                    "breaker" => breaker.to_owned(),
+                    "to" => to.as_str(),
+                    "reason" => reason.as_str()
+                )
+                .increment(1);
+                match to {
+                    State::Open | State::ForcedOpen => tracing::warn!(
+                        breaker, from = %from, to = %to, reason = reason.as_str(),
+                        "circuit opened: failing fast, answers fall back to cache and excerpts"
+                    ),
+                    _ => tracing::info!(
+                        breaker, from = %from, to = %to, reason = reason.as_str(),
+                        "circuit state changed"
+                    ),
+                }
+            }
+        }
+    }
+}

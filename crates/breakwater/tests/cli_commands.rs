@@ -1,0 +1,162 @@
+//! The `breakwater` binary: help, configuration errors, ingest then ask, status.
+
+mod http_common;
+
+use std::path::Path;
+use std::process::Output;
+
+use http_common::TestServer;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::process::Command;
+
+/// The binary with an empty environment and no `.env` files, so the host cannot leak in.
+fn breakwater(env_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_breakwater"));
+    command
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .arg("--env-dir")
+        .arg(env_dir);
+    command
+}
+
+async fn run(command: &mut Command) -> Output {
+    command.output().await.expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn help_lists_every_verb() {
+    let dir = TempDir::new().expect("temp dir");
+    let output = run(breakwater(dir.path()).arg("--help")).await;
+
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for verb in ["serve", "ingest", "ask", "status"] {
+        assert!(text.contains(verb), "{verb} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_configuration_value_exits_2_naming_the_variable() {
+    let dir = TempDir::new().expect("temp dir");
+    let output = run(breakwater(dir.path())
+        .env("CIRCUIT_BREAKER_FAIL_THRESHOLD", "abc")
+        .arg("status"))
+    .await;
+
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("CIRCUIT_BREAKER_FAIL_THRESHOLD"), "{err}");
+    assert!(err.contains("abc"), "{err}");
+}
+
+#[tokio::test]
+async fn ingested_notes_answer_ask_with_excerpts_when_there_is_no_llm_token() {
+    let dir = TempDir::new().expect("temp dir");
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).expect("notes dir");
+    std::fs::write(
+        notes.join("kettle.md"),
+        "# Kettle descaling\nDescale the kettle monthly with citric acid.",
+    )
+    .expect("write note");
+    std::fs::write(notes.join("empty.md"), "").expect("write empty note");
+    let db = dir.path().join("notes.db");
+    let with_db = |command: &mut Command| {
+        command.arg("--db").arg(&db);
+    };
+
+    let mut ingest = breakwater(dir.path());
+    with_db(&mut ingest);
+    let ingested = run(ingest
+        .args(["ingest", "--user", "alice", "--no-progress"])
+        .arg(&notes))
+    .await;
+    assert!(ingested.status.success(), "{}", stderr(&ingested));
+    let report = stdout(&ingested);
+    assert!(report.contains("1 added"), "{report}");
+    assert!(
+        report.contains("1 skipped") && report.contains("empty.md"),
+        "{report}"
+    );
+
+    let mut ask = breakwater(dir.path());
+    with_db(&mut ask);
+    let asked = run(ask.args(["ask", "how do I descale the kettle?", "--user", "alice"])).await;
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let text = stdout(&asked);
+    assert!(text.contains("Kettle descaling"), "{text}");
+    assert!(text.contains("source: excerpts"), "{text}");
+
+    let mut ask_json = breakwater(dir.path());
+    with_db(&mut ask_json);
+    let asked = run(ask_json.args(["ask", "descale kettle", "--user", "alice", "--json"])).await;
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let answer: Value = serde_json::from_slice(&asked.stdout).expect("JSON answer");
+    assert_eq!(answer["metadata"]["source"], "excerpts");
+    assert_eq!(answer["sources"][0]["title"], "Kettle descaling");
+}
+
+#[tokio::test]
+async fn status_prints_the_breakers_of_a_running_server() {
+    let app = TestServer::start().await;
+    let url = app.server.base_url();
+
+    let table = run(breakwater(app.dir.path()).args(["status", "--server", &url])).await;
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.contains("NAME") && text.contains("STATE"), "{text}");
+    assert!(
+        text.contains("huggingface") && text.contains("closed"),
+        "{text}"
+    );
+
+    let as_json =
+        run(breakwater(app.dir.path()).args(["status", "--json", "--server", &url])).await;
+    assert!(as_json.status.success(), "{}", stderr(&as_json));
+    let health: Value = serde_json::from_slice(&as_json.stdout).expect("JSON status");
+    assert_eq!(health["healthy"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn status_of_an_unreachable_server_exits_1_naming_the_url() {
+    let dir = TempDir::new().expect("temp dir");
+    // Bind then drop a listener: the port is (almost certainly) closed now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+
+    let output = run(breakwater(dir.path()).args(["status", "--server", &url])).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&url), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn ask_with_nothing_to_answer_from_exits_3_with_the_retry_after() {
+    let dir = TempDir::new().expect("temp dir");
+    let output = run(breakwater(dir.path())
+        .arg("--db")
+        .arg(dir.path().join("empty.db"))
+        .args(["ask", "anything at all?"]))
+    .await;
+
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("retry after"),
+        "{}",
+        stderr(&output)
+    );
+}
