@@ -1,0 +1,368 @@
+//! The fallback chain and the circuit, end to end: a real server on a loopback port,
+//! `fake-llm` as the upstream with faults switched at run time, reqwest as the client.
+
+mod http_common;
+
+use std::time::Duration;
+
+use fake_llm::Fault;
+use http_common::{TestServer, json};
+use serde_json::{Value, json};
+
+const ALICE: &str = "alice";
+
+/// A server whose circuit opens after `threshold` failures and stays open `reset` seconds.
+async fn server(threshold: &str, reset: &str) -> TestServer {
+    TestServer::start_with(&[
+        ("CIRCUIT_BREAKER_FAIL_THRESHOLD", threshold),
+        ("CIRCUIT_BREAKER_RESET_TIMEOUT", reset),
+    ])
+    .await
+}
+
+async fn with_notes(s: &TestServer) {
+    s.create_note(
+        ALICE,
+        "Circuit breakers",
+        "A breaker opens after five failures in a row.",
+    )
+    .await;
+    s.create_note(
+        ALICE,
+        "Retries",
+        "Retries with jittered backoff avoid thundering herds.",
+    )
+    .await;
+}
+
+async fn ask(s: &TestServer, user: &str, query: &str) -> (u16, Value) {
+    let response = s
+        .post_json(
+            "/api/assistant/query",
+            &json!({"query": query, "user_id": user}),
+        )
+        .await;
+    let status = response.status().as_u16();
+    (status, json(response).await)
+}
+
+async fn ask_ok(s: &TestServer, user: &str, query: &str) -> Value {
+    let (status, body) = ask(s, user, query).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn source(answer: &Value) -> &str {
+    answer["metadata"]["source"].as_str().unwrap_or("?")
+}
+
+async fn breaker(s: &TestServer) -> Value {
+    s.circuit().await["breakers"][0].clone()
+}
+
+/// Fails `n` questions against a failing upstream, so the circuit sees `n` failures.
+async fn fail(s: &TestServer, n: usize) {
+    s.upstream.llm.set_fault(Fault::error(503));
+    for i in 0..n {
+        ask(s, ALICE, &format!("breaker failure {i}")).await;
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_upstream_answers_with_sources_and_the_answer_is_cached() {
+    let s = server("3", "60").await;
+    with_notes(&s).await;
+    let first = ask_ok(&s, ALICE, "When does a breaker open?").await;
+    assert_eq!(source(&first), "llm");
+    assert_eq!(first["metadata"]["degraded"], false);
+    assert_eq!(first["metadata"]["circuit_state"], "closed");
+    assert!(
+        first["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("breaker opens"))
+    );
+    assert_eq!(first["sources"][0]["title"], "Circuit breakers");
+
+    let again = ask_ok(&s, ALICE, "  when does a BREAKER open ").await;
+    assert_eq!(source(&again), "cache");
+    assert_eq!(again["answer"], first["answer"]);
+    assert_eq!(
+        s.upstream.llm.calls(),
+        1,
+        "a cache hit makes no upstream call"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_circuit_opens_after_the_threshold_and_then_fails_fast_without_calling() {
+    let s = server("3", "60").await;
+    with_notes(&s).await;
+    fail(&s, 2).await;
+    assert_eq!(breaker(&s).await["state"], "closed");
+    fail(&s, 1).await;
+    let status = breaker(&s).await;
+    assert_eq!(status["state"], "open");
+    assert_eq!(status["failures"], 3);
+    assert_eq!(s.circuit().await["healthy"], false);
+
+    let calls = s.upstream.llm.calls();
+    let answer = ask_ok(&s, ALICE, "jittered backoff").await;
+    assert_eq!(source(&answer), "excerpts");
+    assert_eq!(answer["metadata"]["circuit_state"], "open");
+    assert_eq!(s.upstream.llm.calls(), calls, "open: no upstream call");
+    assert_eq!(breaker(&s).await["rejected"], 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_to_older_notes_is_served_stale_while_the_llm_is_down() {
+    let s = server("5", "60").await;
+    with_notes(&s).await;
+    let fresh = ask_ok(&s, ALICE, "When does a breaker open?").await;
+    // A new note moves the notes generation: the cached answer is no longer fresh.
+    s.create_note(ALICE, "Bulkheads", "Bulkheads isolate pools.")
+        .await;
+    s.upstream.llm.set_fault(Fault::error(500));
+    let stale = ask_ok(&s, ALICE, "When does a breaker open?").await;
+    assert_eq!(source(&stale), "stale_cache");
+    assert_eq!(stale["metadata"]["degraded"], true);
+    assert_eq!(stale["answer"], fresh["answer"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_cached_answer_the_top_excerpts_are_the_answer() {
+    let s = server("5", "60").await;
+    with_notes(&s).await;
+    for i in 0..5 {
+        s.create_note(
+            ALICE,
+            &format!("Breaker note {i}"),
+            "breaker breaker breaker",
+        )
+        .await;
+    }
+    s.upstream.llm.set_fault(Fault::malformed());
+    let answer = ask_ok(&s, ALICE, "breaker").await;
+    assert_eq!(source(&answer), "excerpts");
+    assert_eq!(answer["metadata"]["degraded"], true);
+    let sources = answer["sources"].as_array().expect("sources");
+    assert_eq!(sources.len(), 3, "the excerpt fallback gives at most three");
+    assert!(
+        answer["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("Breaker note"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn with_nothing_to_give_it_is_503_with_an_honest_retry_after() {
+    let s = server("1", "30").await;
+    fail(&s, 1).await;
+    let (status, body) = ask(&s, "nobody", "anything at all").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"], "service_unavailable");
+    let retry = body["retry_after_seconds"].as_u64().expect("seconds");
+    assert!((29..=30).contains(&retry), "retry after {retry}");
+    assert_eq!(body["circuit"]["state"], "open");
+
+    let response = s
+        .post_json(
+            "/api/assistant/query",
+            &json!({"query": "more", "user_id": "nobody"}),
+        )
+        .await;
+    let header = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        header.parse::<u64>().is_ok_and(|h| (29..=30).contains(&h)),
+        "{header}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_retry_after_keeps_the_circuit_open_that_long() {
+    let s = server("1", "5").await;
+    s.upstream
+        .llm
+        .set_fault(Fault::error(429).with_retry_after_seconds(120));
+    ask(&s, "nobody", "rate limited").await;
+    let (status, body) = ask(&s, "nobody", "rate limited again").await;
+    assert_eq!(status, 503);
+    let retry = body["retry_after_seconds"].as_u64().expect("seconds");
+    assert!(
+        (119..=120).contains(&retry),
+        "the upstream's 120 s, not our 5 s: {retry}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn half_open_lets_one_trial_through_among_ten_concurrent_requests_and_recovers() {
+    let s = server("1", "0.3").await;
+    with_notes(&s).await;
+    fail(&s, 1).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // The upstream is back, slowly: the trial is still in flight while the others arrive.
+    s.upstream.llm.set_fault(Fault::ok().with_latency_ms(800));
+    let calls = s.upstream.llm.calls();
+    let answers = futures::future::join_all(
+        (0..10).map(|i| ask(&s, ALICE, ["breaker opens", "jittered retries"][i % 2])),
+    )
+    .await;
+    assert_eq!(s.upstream.llm.calls(), calls + 1, "exactly one trial call");
+    let sources: Vec<&str> = answers.iter().map(|(_, a)| source(a)).collect();
+    assert_eq!(
+        sources.iter().filter(|s| **s == "llm").count(),
+        1,
+        "{sources:?}"
+    );
+    assert_eq!(
+        sources.iter().filter(|s| **s == "excerpts").count(),
+        9,
+        "{sources:?}"
+    );
+    assert_eq!(
+        breaker(&s).await["state"],
+        "closed",
+        "the trial's success closes"
+    );
+
+    let after = ask_ok(&s, ALICE, "five failures").await;
+    assert_eq!(source(&after), "llm");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_trial_reopens_the_circuit() {
+    let s = server("1", "0.2").await;
+    with_notes(&s).await;
+    fail(&s, 1).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let calls = s.upstream.llm.calls();
+    let answer = ask_ok(&s, ALICE, "breaker").await;
+    assert_eq!(source(&answer), "excerpts");
+    assert_eq!(s.upstream.llm.calls(), calls + 1, "one trial");
+    let status = breaker(&s).await;
+    assert_eq!(status["state"], "open");
+    assert_eq!(status["last_transition"], "trial_failed");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_timeouts_count_as_failures() {
+    let s = TestServer::start_with(&[
+        ("CIRCUIT_BREAKER_FAIL_THRESHOLD", "2"),
+        ("CIRCUIT_BREAKER_TIMEOUT_SECONDS", "0.2"),
+    ])
+    .await;
+    with_notes(&s).await;
+    s.upstream.llm.set_fault(Fault::hang());
+    for query in ["breaker", "retries"] {
+        let answer = ask_ok(&s, ALICE, query).await;
+        assert_eq!(source(&answer), "excerpts");
+    }
+    let status = breaker(&s).await;
+    assert_eq!(status["state"], "open");
+    assert_eq!(status["failures"], 2);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn request_faults_from_the_upstream_are_ignored_by_the_breaker() {
+    let s = server("2", "60").await;
+    with_notes(&s).await;
+    s.upstream.llm.set_fault(Fault::error(400));
+    for i in 0..5 {
+        let answer = ask_ok(&s, ALICE, &format!("breaker {i}")).await;
+        assert_eq!(source(&answer), "excerpts", "still a fallback for the user");
+    }
+    let status = breaker(&s).await;
+    assert_eq!(status["state"], "closed");
+    assert_eq!(
+        (status["ignored"].as_u64(), status["failures"].as_u64()),
+        (Some(5), Some(0))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn another_user_never_receives_a_cached_answer_or_an_excerpt() {
+    let s = server("1", "60").await;
+    with_notes(&s).await;
+    let alice = ask_ok(&s, ALICE, "When does a breaker open?").await;
+    assert_eq!(source(&alice), "llm");
+    s.create_note("bob", "Bob's garden", "Tomatoes need sun.")
+        .await;
+
+    // Healthy: Bob's answer is built from Bob's notes only.
+    let bob = ask_ok(&s, "bob", "When does a breaker open?").await;
+    assert_eq!(source(&bob), "llm", "not Alice's cached answer");
+    assert!(
+        bob["sources"].as_array().is_some_and(Vec::is_empty),
+        "{bob}"
+    );
+
+    // Down: Bob gets neither Alice's cached answer nor her excerpts.
+    fail(&s, 1).await;
+    let (status, body) = ask(&s, "bob", "When does a breaker open?").await;
+    assert_eq!(status, 200, "Bob's own cached answer");
+    assert_eq!(source(&body), "cache");
+    assert_eq!(body["answer"], bob["answer"]);
+    let (status, body) = ask(&s, "carol", "When does a breaker open?").await;
+    assert_eq!(status, 503, "Carol has nothing: {body}");
+    let answer = ask_ok(&s, "bob", "tomatoes").await;
+    assert!(
+        answer["sources"]
+            .as_array()
+            .is_some_and(|v| v.iter().all(|e| e["title"] == "Bob's garden"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_breaker_disabled_every_request_calls_the_failing_upstream() {
+    let s = TestServer::start_with(&[
+        ("CIRCUIT_BREAKER_ENABLED", "false"),
+        ("CIRCUIT_BREAKER_FAIL_THRESHOLD", "1"),
+    ])
+    .await;
+    with_notes(&s).await;
+    fail(&s, 4).await;
+    assert_eq!(s.upstream.llm.calls(), 4);
+    let status = s.circuit().await;
+    assert_eq!(status["enabled"], false);
+    assert_eq!(status["breakers"][0]["state"], "disabled");
+    assert_eq!(status["breakers"][0]["failures"], 4, "still counted");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_token_it_answers_from_the_notes_and_never_calls_the_upstream() {
+    let s = TestServer::start_with(&[("HF_API_TOKEN", "")]).await;
+    with_notes(&s).await;
+    let answer = ask_ok(&s, ALICE, "breaker").await;
+    assert_eq!(source(&answer), "excerpts");
+    assert_eq!(s.upstream.llm.calls(), 0);
+    assert_eq!(s.circuit().await["excerpts_only"], true);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_text_generation_api_works_like_chat() {
+    let s = TestServer::start_with(&[("HF_API_MODE", "text")]).await;
+    with_notes(&s).await;
+    let answer = ask_ok(&s, ALICE, "When does a breaker open?").await;
+    assert_eq!(source(&answer), "llm");
+    assert_eq!(
+        s.upstream.llm.stats().text_calls,
+        1,
+        "asked over the text API"
+    );
+    s.stop().await;
+}
