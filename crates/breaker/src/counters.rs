@@ -13,8 +13,10 @@ use std::sync::atomic::{
     Ordering::{Acquire, Relaxed, Release},
 };
 
+/// Stripes per breaker: a power of two, so that masking an index proves it in bounds.
+const STRIPES: usize = 64;
 /// Threads that get a stripe of their own.
-const OWNED: usize = 64;
+const OWNED: usize = STRIPES - 1;
 /// The stripe shared, with atomic adds, by threads beyond `OWNED`.
 const SHARED: usize = OWNED;
 
@@ -32,7 +34,7 @@ pub(crate) enum Count {
 struct Stripe([AtomicU64; 4]);
 
 pub(crate) struct Counters {
-    stripes: Box<[Stripe]>,
+    stripes: Box<[Stripe; STRIPES]>,
 }
 
 /// Totals since the breaker was built.
@@ -56,6 +58,13 @@ impl Claim {
         if index != usize::MAX {
             return index;
         }
+        self.claim()
+    }
+
+    /// First count on this thread: find a free stripe.
+    #[cold]
+    #[inline(never)]
+    fn claim(&self) -> usize {
         // Acquire pairs with the previous owner's release, so this thread continues
         // from the counts that owner left in the stripe.
         let claimed = CLAIMED
@@ -82,7 +91,7 @@ thread_local! {
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
-            stripes: (0..=OWNED).map(|_| Stripe::default()).collect(),
+            stripes: Box::new(std::array::from_fn(|_| Stripe::default())),
         }
     }
 
@@ -90,7 +99,7 @@ impl Counters {
     pub(crate) fn add(&self, count: Count) {
         // During thread teardown the claim may be gone: count on the shared stripe.
         let index = CLAIM.try_with(Claim::index).unwrap_or(SHARED);
-        let cell = &self.stripes[index].0[count as usize];
+        let cell = &self.stripes[index & (STRIPES - 1)].0[count as usize];
         if index == SHARED {
             cell.fetch_add(1, Relaxed);
         } else {

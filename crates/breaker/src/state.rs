@@ -227,6 +227,9 @@ pub(crate) struct Machine {
     /// Clock reading at which an open circuit admits its first trial.
     open_until: AtomicU64,
     window: Option<SlidingWindow>,
+    /// No slow-call timing and no window: a success on a clean closed circuit needs no
+    /// work beyond counting.
+    plain_success: bool,
     history: Mutex<History>,
     listeners: Box<[Arc<dyn Listener>]>,
 }
@@ -249,7 +252,9 @@ impl Machine {
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (name.len() as u64).rotate_left(32)
             ^ std::process::id() as u64;
+        let plain_success = settings.slow_call_nanos == 0 && window.is_none();
         Self {
+            plain_success,
             name: name.into_boxed_str(),
             settings,
             clock,
@@ -353,8 +358,7 @@ impl Machine {
         // with no failures to forget and nothing timed or windowed changes no state.
         if outcome == Outcome::Success
             && ticket.id & 3 == TicketKind::Closed as u64
-            && self.settings.slow_call_nanos == 0
-            && self.window.is_none()
+            && self.plain_success
             && self.word.load(Acquire) == Word::new(State::Closed, ticket.generation()).0
         {
             self.counters.add(Count::Success);
