@@ -2,7 +2,7 @@
 
 10,000 Markdown notes spread over several users. Each note has a topic; its words are a mix
 of English function words, the topic's own words and a long tail of made-up words drawn
-with a Zipf-like law, so that, as in real notes, a few words are in thousands of notes and
+with a Zipf-Mandelbrot law, so that, as in real notes, a few words are in thousands of notes and
 most are in a handful. Questions are built from the words of a random note, so every
 question matches some notes (the `excerpts` fallback has something to give).
 """
@@ -75,8 +75,10 @@ def made_up_words(rng: random.Random, count: int) -> list[str]:
     return sorted(words)
 
 
-def zipf_weights(n: int, s: float = 1.05) -> list[float]:
-    return [1.0 / (rank**s) for rank in range(1, n + 1)]
+def zipf_weights(n: int, s: float = 1.0, offset: int = 10) -> list[float]:
+    """Zipf-Mandelbrot weights: the most common made-up word is in about 40% of the notes
+    (like "use" or "time" in English), the median one in a few dozen."""
+    return [1.0 / ((rank + offset) ** s) for rank in range(1, n + 1)]
 
 
 class Corpus:
@@ -179,3 +181,24 @@ def write_bodies(path: Path, questions: list[str], users: list[str], seed: int) 
     rng.shuffle(bodies)
     path.write_text("\n".join(bodies) + "\n")
     return len(bodies)
+
+
+def write_chat_bodies(path: Path, questions: list[str]) -> None:
+    """Chat-completion bodies shaped like the ones Breakwater sends (a system prompt, five
+    excerpts, the question), for the baseline that calls fake-llm directly."""
+    rng = random.Random(3)
+    lines = []
+    for q in questions:
+        words = q.rstrip("?.").split()
+        notes = "\n".join(
+            f"[{i}] Note {rng.randint(1, 9999)}: …" + " ".join(rng.choices(words, k=32)) + "…"
+            for i in range(1, 6))
+        lines.append(json.dumps({
+            "model": "bench",
+            "messages": [
+                {"role": "system", "content": "Answer only from the user's notes below."},
+                {"role": "user", "content": f"Notes:\n{notes}\n\nQuestion: {q}"},
+            ],
+            "max_tokens": 512, "temperature": 0.2, "stream": False,
+        }, separators=(",", ":"), ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n")

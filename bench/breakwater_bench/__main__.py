@@ -1,0 +1,132 @@
+"""`python -m breakwater_bench [--quick] OUT_DIR`: the whole benchmark, start to report.
+
+Generates the notes, ingests them, starts fake-llm, runs every scenario with the breaker on
+and off (a fresh `breakwater serve` each time), then writes the report, the pictures and the
+raw data into OUT_DIR. Every child process is stopped on the way out, also on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import corpus, plot, profile, report
+from .analyze import analyze
+from .procs import Binaries, ingest, start_fake_llm
+from .runner import Bench, RunResult, run
+from .scenarios import QUICK, Settings, fault_scenarios, overhead_scenarios
+
+
+def main() -> int:
+    args = parse_args()
+    settings = QUICK if args.quick else Settings()
+    out_dir = Path(args.out_dir).resolve()
+    (out_dir / "raw").mkdir(parents=True, exist_ok=True)
+    bins = Binaries(Path(args.bin_dir) / "breakwater", Path(args.bin_dir) / "fake-llm")
+    # SIGTERM (from `timeout` or the shell's trap) unwinds through the `finally` blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="breakwater-bench-") as tmp:
+        workdir = Path(tmp)
+        bench = prepare(settings, bins, workdir, out_dir, args)
+        try:
+            runs = run_all(bench, settings, args.only)
+        finally:
+            bench.fake.stop()
+    results = {r.key: analyze(r) for r in runs}
+    pictures = [p for p in (
+        plot.timelines({r.key: r for r in runs}, ["outage", "flapping"],
+                       out_dir / "timeline-outage-flapping.png"),
+        plot.timelines({r.key: r for r in runs}, ["hang", "recovery"],
+                       out_dir / "timeline-hang-recovery.png"),
+    ) if p]
+    profile_text = profile.summarise(out_dir / "raw") if args.profile else None
+    path = report.write(out_dir, settings, runs, results, context(args, settings), pictures,
+                        profile_text)
+    log(f"done in {time.time() - started:.0f} s: {path}")
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="breakwater_bench", description=__doc__)
+    p.add_argument("out_dir")
+    p.add_argument("--quick", action="store_true", help="short smoke run (about 2 minutes)")
+    p.add_argument("--bin-dir", default="target/release", help="where breakwater and fake-llm are")
+    p.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    p.add_argument("--profile", action="store_true",
+                   help="record the server with perf during the overhead run (breaker on)")
+    p.add_argument("--command", default="bench/run.sh", help="how this run was started, for the report")
+    return p.parse_args()
+
+
+def prepare(s: Settings, bins: Binaries, workdir: Path, out_dir: Path,
+            args: argparse.Namespace) -> Bench:
+    users = [f"u{i:02d}" for i in range(s.users)]
+    log(f"generating {s.notes:,} notes for {len(users)} users")
+    questions = corpus.write_corpus(workdir / "notes", s.notes, users, s.questions)
+    bodies = {"queries": workdir / "queries.jsonl", "chat": workdir / "chat.jsonl"}
+    n = corpus.write_bodies(bodies["queries"], questions, users, seed=7)
+    corpus.write_chat_bodies(bodies["chat"], questions)
+    (out_dir / "raw" / "questions.txt").write_text("\n".join(questions) + "\n")
+    log(f"{n:,} distinct requests; ingesting")
+    db = workdir / "bench.db"
+    ingest(bins, workdir, db, workdir / "notes", users)
+    fake = start_fake_llm(bins, workdir)
+    wrap = profile.perf_wrap(out_dir / "raw") if args.profile else None
+    return Bench(s, bins, workdir, out_dir, db, fake, bodies, wrap,
+                 "overhead" if args.profile else None)
+
+
+def run_all(bench: Bench, s: Settings, only: str) -> list[RunResult]:
+    wanted = {x for x in only.split(",") if x}
+    scenarios = [sc for sc in overhead_scenarios(s) + fault_scenarios(s)
+                 if not wanted or sc.name in wanted]
+    total = sum(sc.seconds * len(sc.breaker_modes) for sc in scenarios)
+    log(f"{len(scenarios)} scenarios, {total:.0f} s of load")
+    runs = []
+    for i, scenario in enumerate(scenarios):
+        for breaker in scenario.breaker_modes:
+            result = run(bench, scenario, breaker, seed=i + 1)
+            runs.append(result)
+            a = analyze(result)
+            log(f"{a['label']:<34} {a['achieved_rps']:7.0f}/s  p50 {a['p50_ms'] or 0:8.2f}  "
+                f"p99 {a['p99_ms'] or 0:9.2f} ms  200 {a['answered_200_pct']:5.1f}%  "
+                f"503 {a['status_503']:5d}  upstream {a['upstream_calls']}")
+    return runs
+
+
+def context(args: argparse.Namespace, s: Settings) -> dict:
+    def sh(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if sh("git", "status", "--porcelain", "--", "crates"):
+        commit += " (crates/ modified)"
+    wrk = sh("wrk", "--version").splitlines()
+    return {"command": args.command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "commit": commit, "machine": f"{os.cpu_count()} cores, {cpu}",
+            "tool": f"{wrk[0].split(' [')[0] if wrk else 'wrk'} + wrk/paced.lua "
+                    "(open-loop pacing, one record per response)",
+            "settings": json.loads(json.dumps(s.__dict__))}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

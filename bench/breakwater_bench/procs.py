@@ -1,0 +1,167 @@
+"""The processes under test: fake-llm and `breakwater serve`, on loopback, and small HTTP
+helpers to talk to them. Every process is started here and stopped here, by pid."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"  # every byte of the benchmark stays on loopback
+
+# Variables of the real environment that would change what is measured.
+_SCRUBBED_PREFIXES = ("BREAKWATER_", "HF_", "CIRCUIT_BREAKER_", "REDIS_URL", "RUST_LOG")
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(extra)
+    return env
+
+
+def request(port: int, method: str, path: str, body: object | None = None,
+            timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def get_json(port: int, path: str) -> dict:
+    status, data = request(port, "GET", path)
+    if status != 200:
+        raise RuntimeError(f"GET {path} on :{port} answered {status}: {data[:200]!r}")
+    return json.loads(data)
+
+
+@dataclass
+class Process:
+    """A child process with its log file; `stop` ends it by pid."""
+
+    name: str
+    popen: subprocess.Popen
+    log: Path
+    port: int
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 5.0) -> None:
+        if not self.alive():
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=5)
+
+    def wait_ready(self, path: str = "/healthz", timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited: see {self.log}\n{self.log.read_text()[-2000:]}")
+            try:
+                if request(self.port, "GET", path, timeout=1.0)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready on :{self.port} after {timeout}s")
+
+
+def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int) -> Process:
+    log = cwd / f"{name}.log"
+    with open(log, "ab") as out:
+        popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+    proc = Process(name, popen, log, port)
+    proc.wait_ready()
+    return proc
+
+
+@dataclass
+class Binaries:
+    breakwater: Path
+    fake_llm: Path
+
+
+@dataclass
+class ServerConfig:
+    """What `breakwater serve` gets for one run (see DESIGN.md, Configuration)."""
+
+    db: Path
+    upstream_port: int
+    breaker_enabled: bool
+    fail_threshold: int
+    call_timeout_s: float
+    reset_timeout_s: float
+    cache_ttl_s: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self, port: int) -> dict[str, str]:
+        return clean_env({
+            "HF_API_TOKEN": "bench",
+            "HF_API_BASE": f"http://{HOST}:{self.upstream_port}",
+            "BREAKWATER_DB": str(self.db),
+            "BREAKWATER_ADDR": f"{HOST}:{port}",
+            "CIRCUIT_BREAKER_ENABLED": "true" if self.breaker_enabled else "false",
+            "CIRCUIT_BREAKER_FAIL_THRESHOLD": str(self.fail_threshold),
+            "CIRCUIT_BREAKER_TIMEOUT_SECONDS": str(self.call_timeout_s),
+            "CIRCUIT_BREAKER_RESET_TIMEOUT": str(self.reset_timeout_s),
+            "BREAKWATER_CACHE_TTL_SECONDS": str(self.cache_ttl_s),
+            "RUST_LOG": "warn",
+            **self.extra,
+        })
+
+
+def start_fake_llm(bins: Binaries, workdir: Path) -> Process:
+    port = free_port()
+    return start("fake-llm", [str(bins.fake_llm), "--addr", f"{HOST}:{port}"],
+                 clean_env({"RUST_LOG": "warn"}), workdir, port)
+
+
+def start_breakwater(bins: Binaries, workdir: Path, config: ServerConfig,
+                     wrap: list[str] | None = None) -> Process:
+    """`breakwater serve` on a fresh port: a fresh cache, breaker and metrics per run.
+    `wrap` prefixes the command (a profiler)."""
+    port = free_port()
+    argv = (wrap or []) + [str(bins.breakwater), "--env-dir", str(workdir), "serve"]
+    return start("breakwater", argv, config.env(port), workdir, port)
+
+
+def ingest(bins: Binaries, workdir: Path, db: Path, notes_dir: Path, users: list[str]) -> None:
+    env = clean_env({"BREAKWATER_DB": str(db), "RUST_LOG": "warn"})
+    for user in users:
+        subprocess.run(
+            [str(bins.breakwater), "--env-dir", str(workdir), "ingest", str(notes_dir / user),
+             "--user", user, "--no-progress"],
+            env=env, cwd=workdir, check=True, stdout=subprocess.DEVNULL, timeout=300)
+
+
+def set_fault(fake_port: int, fault: dict) -> None:
+    status, data = request(fake_port, "PUT", "/admin/fault", fault)
+    if status != 200:
+        raise RuntimeError(f"fake-llm refused fault {fault}: {status} {data[:200]!r}")
+
+
+def reset_fake(fake_port: int) -> None:
+    request(fake_port, "POST", "/admin/reset")

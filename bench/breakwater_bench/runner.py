@@ -1,0 +1,150 @@
+"""Running one scenario with the breaker on or off: a fresh server, wrk offering load, the
+upstream's faults switched on schedule, the breaker watched, everything stopped at the end."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import monitor as mon
+from .load import Load, LoadRun, Record
+from .procs import Binaries, Process, ServerConfig, get_json, reset_fake, set_fault, \
+    start_breakwater
+from .scenarios import Scenario, Settings
+
+# Time for wrk to start its threads and connect before the first scheduled request.
+LEAD_IN_S = 0.5
+
+
+@dataclass
+class PhaseEvent:
+    name: str
+    failing: bool
+    start: float  # seconds since t0
+    end: float
+    upstream_calls: int  # calls fake-llm received during the phase
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    breaker: bool
+    t0: float
+    records: list[Record]
+    wrk: dict
+    phases: list[PhaseEvent]
+    samples: list[mon.Sample] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)  # /metrics deltas by source
+    transitions: dict[str, int] = field(default_factory=dict)
+    upstream_calls: int = 0
+
+    @property
+    def label(self) -> str:
+        if "baseline" in self.scenario.tags:
+            return self.scenario.name
+        return f"{self.scenario.name} / breaker {'on' if self.breaker else 'off'}"
+
+    @property
+    def key(self) -> str:
+        if "baseline" in self.scenario.tags:
+            return self.scenario.name
+        return f"{self.scenario.name}-{'on' if self.breaker else 'off'}"
+
+
+@dataclass
+class Bench:
+    """What every run shares: settings, binaries, folders, the upstream and the bodies."""
+
+    settings: Settings
+    bins: Binaries
+    workdir: Path
+    out_dir: Path
+    db: Path
+    fake: Process
+    bodies: dict[str, Path]
+    profile_wrap: list[str] | None = None  # a profiler around `breakwater serve`
+    profile_scenario: str | None = None
+
+    def server_config(self, breaker: bool) -> ServerConfig:
+        s = self.settings
+        return ServerConfig(self.db, self.fake.port, breaker, s.fail_threshold,
+                            s.call_timeout_s, s.reset_timeout_s, s.cache_ttl_s)
+
+
+def run(bench: Bench, scenario: Scenario, breaker: bool, seed: int) -> RunResult:
+    reset_fake(bench.fake.port)
+    set_fault(bench.fake.port, scenario.phases[0].fault)
+    server: Process | None = None
+    watcher: mon.Monitor | None = None
+    load: LoadRun | None = None
+    try:
+        if scenario.target == "breakwater":
+            wrap = bench.profile_wrap if bench.profile_scenario == scenario.name and breaker \
+                else None
+            server = start_breakwater(bench.bins, bench.workdir, bench.server_config(breaker),
+                                      wrap)
+            port = server.port
+            before = mon.scrape(port)
+            watcher = mon.Monitor(port, bench.fake.port).start()
+        else:
+            port, before = bench.fake.port, {}
+
+        t0 = time.time() + LEAD_IN_S
+        bodies = bench.bodies.get(scenario.bodies) if scenario.bodies else None
+        load = LoadRun(Load(port, scenario.path, scenario.rate, scenario.seconds,
+                            scenario.connections, bodies, seed),
+                       bench.out_dir / "raw", _key(scenario, breaker), t0)
+        phases = _play(bench, scenario, t0)
+        # Answers still on their way end by the call timeout; then wrk can stop.
+        load.finish(bench.settings.call_timeout_s + 0.5)
+        result = load.wait()
+        load = None
+
+        out = RunResult(scenario, breaker, t0, result.records, result.summary, phases)
+        out.upstream_calls = get_json(bench.fake.port, "/admin/stats")["calls"]
+        if watcher:
+            out.samples = watcher.stop()
+            after = mon.scrape(port)
+            out.answers = mon.answers_by_source(before, after)
+            out.transitions = mon.transitions(after)
+        return out
+    finally:
+        if load:
+            load.kill()
+        if watcher:
+            watcher.stop()
+        if server:
+            server.stop()
+        reset_fake(bench.fake.port)
+
+
+def _play(bench: Bench, scenario: Scenario, t0: float) -> list[PhaseEvent]:
+    """Switches the upstream's fault at each phase's start; counts its calls per phase."""
+    events: list[PhaseEvent] = []
+    offset = 0.0
+    calls = get_json(bench.fake.port, "/admin/stats")["calls"]
+    for i, phase in enumerate(scenario.phases):
+        if i > 0:
+            _sleep_until(t0 + offset)
+            set_fault(bench.fake.port, phase.fault)
+            calls = get_json(bench.fake.port, "/admin/stats")["calls"]
+        start = (time.time() - t0) if i > 0 else 0.0
+        _sleep_until(t0 + offset + phase.seconds)
+        end_calls = get_json(bench.fake.port, "/admin/stats")["calls"]
+        events.append(PhaseEvent(phase.name, phase.failing, start, offset + phase.seconds,
+                                 end_calls - calls))
+        offset += phase.seconds
+    return events
+
+
+def _sleep_until(t: float) -> None:
+    delay = t - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _key(scenario: Scenario, breaker: bool) -> str:
+    if "baseline" in scenario.tags:
+        return scenario.name
+    return f"{scenario.name}-{'on' if breaker else 'off'}"
