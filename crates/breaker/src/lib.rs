@@ -66,4 +66,7 @@ pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
 pub use policy::{Backoff, TripPolicy, Window};
 pub use registry::Registry;
 pub use state::State;
+
+/// The largest `consecutive_failures` threshold (and `half_open_max_calls`) a breaker takes.
+pub const MAX_FAIL_THRESHOLD: u32 = state::MAX_A;
 pub use status::Status;

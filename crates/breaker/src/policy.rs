@@ -85,7 +85,8 @@ impl Backoff {
                 let exponent = trip.saturating_sub(1).min(64) as i32;
                 let grown = reset_timeout.as_secs_f64() * multiplier.powi(exponent);
                 let capped = grown.min(max.as_secs_f64());
-                Duration::from_secs_f64(capped * (1.0 - jitter * unit))
+                // `max` may be huge (Duration::MAX): saturate instead of panicking.
+                Duration::try_from_secs_f64(capped * (1.0 - jitter * unit)).unwrap_or(max)
             }
         }
     }

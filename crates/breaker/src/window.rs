@@ -99,16 +99,21 @@ impl CountWindow {
                 self.failures.fetch_add(1, Relaxed);
             }
             (true, false) => {
-                self.failures.fetch_sub(1, Relaxed);
+                // Saturating: a `clear` between the swap and here already zeroed it.
+                let _ = self
+                    .failures
+                    .fetch_update(Relaxed, Relaxed, |f| Some(f.saturating_sub(1)));
             }
             _ => {}
         }
     }
 
     fn tally(&self) -> Tally {
+        // A record racing a `clear` can leave a total one off; clamp to what the ring holds.
+        let calls = self.calls.load(Relaxed).min(self.slots.len() as u32);
         Tally {
-            calls: self.calls.load(Relaxed),
-            failures: self.failures.load(Relaxed),
+            calls,
+            failures: self.failures.load(Relaxed).min(calls),
         }
     }
 

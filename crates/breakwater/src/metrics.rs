@@ -16,7 +16,7 @@
 use std::sync::OnceLock;
 
 use breaker::{Event, Listener, Registry, State};
-use metrics::{Counter, counter, gauge, histogram};
+use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -62,6 +62,17 @@ impl Metrics {
     /// The Prometheus text exposition, with the breakers' gauges read fresh.
     pub fn render(&self, registry: &Registry) -> String {
         for status in registry.statuses() {
+            // The breaker counts its calls itself; export its totals rather than counting
+            // twice through events.
+            for (outcome, total) in [
+                ("success", status.successes),
+                ("failure", status.failures),
+                ("ignored", status.ignored),
+                ("rejected", status.rejected),
+            ] {
+                counter!("breakwater_circuit_breaker_calls_total", "breaker" => status.name.clone(), "outcome" => outcome)
+                    .absolute(total);
+            }
             for state in STATES {
                 gauge!("breakwater_circuit_breaker_state", "breaker" => status.name.clone(), "state" => state.as_str())
                     .set(if state == status.state { 1.0 } else { 0.0 });
@@ -94,55 +105,31 @@ pub fn record_http(method: &str, route: &str, status: u16, seconds: f64) {
     .record(seconds);
 }
 
-/// A breaker listener that counts calls and transitions and logs state changes.
-///
-/// Counter handles are registered once, so counting a call is an atomic add.
-pub struct BreakerMetrics {
-    success: Counter,
-    failure: Counter,
-    ignored: Counter,
-    rejected: Counter,
-}
-
-impl BreakerMetrics {
-    /// Handles for the breaker called `name`.
-    pub fn new(name: &str) -> Self {
-        let calls = |outcome: &'static str| counter!("breakwater_circuit_breaker_calls_total", "breaker" => name.to_owned(), "outcome" => outcome);
-        Self {
-            success: calls("success"),
-            failure: calls("failure"),
-            ignored: calls("ignored"),
-            rejected: calls("rejected"),
-        }
-    }
-}
+/// A breaker listener that counts transitions and logs state changes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BreakerMetrics;
 
 impl Listener for BreakerMetrics {
     fn on_event(&self, breaker: &str, event: &Event) {
-        match event {
-            Event::Success => self.success.increment(1),
-            Event::Failure => self.failure.increment(1),
-            Event::Ignored => self.ignored.increment(1),
-            Event::Rejected { .. } => self.rejected.increment(1),
-            Event::StateChanged { from, to, reason } => {
-                counter!(
-                    "breakwater_circuit_breaker_transitions_total",
-                    "breaker" => breaker.to_owned(),
-                    "to" => to.as_str(),
-                    "reason" => reason.as_str()
-                )
-                .increment(1);
-                match to {
-                    State::Open | State::ForcedOpen => tracing::warn!(
-                        breaker, from = %from, to = %to, reason = reason.as_str(),
-                        "circuit opened: failing fast, answers fall back to cache and excerpts"
-                    ),
-                    _ => tracing::info!(
-                        breaker, from = %from, to = %to, reason = reason.as_str(),
-                        "circuit state changed"
-                    ),
-                }
-            }
+        let Event::StateChanged { from, to, reason } = event else {
+            return;
+        };
+        counter!(
+            "breakwater_circuit_breaker_transitions_total",
+            "breaker" => breaker.to_owned(),
+            "to" => to.as_str(),
+            "reason" => reason.as_str()
+        )
+        .increment(1);
+        match to {
+            State::Open | State::ForcedOpen => tracing::warn!(
+                breaker, from = %from, to = %to, reason = reason.as_str(),
+                "circuit opened: failing fast, answers fall back to cache and excerpts"
+            ),
+            _ => tracing::info!(
+                breaker, from = %from, to = %to, reason = reason.as_str(),
+                "circuit state changed"
+            ),
         }
     }
 }

@@ -35,14 +35,14 @@ use crate::notes::NotesStore;
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let path = config.notes.db.clone();
     // Opening may create the file and migrate the schema: blocking work.
-    let notes = tokio::task::spawn_blocking(move || NotesStore::open(&path))
-        .await
-        .context("the task opening the notes database failed")??;
+    let notes = NotesStore::open_async(path).await?;
+    // The recorder first: metric handles taken before it exists would count into nothing.
+    let metrics = Metrics::install();
     let assistant = Assistant::new(config, notes.clone()).context("building the assistant")?;
     Ok(AppState::new(
         assistant,
         notes,
-        Metrics::install(),
+        metrics,
         config.server.api_token.as_deref(),
         config.server.max_body_bytes,
     ))

@@ -366,3 +366,71 @@ async fn the_text_generation_api_works_like_chat() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_upstream_wait_below_the_threshold_still_sets_retry_after() {
+    let s = server("5", "5").await;
+    s.upstream
+        .llm
+        .set_fault(Fault::error(503).with_estimated_time(20.0));
+    let (status, body) = ask(&s, "nobody", "is the model loaded").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["circuit"]["state"], "closed", "one failure of five");
+    assert_eq!(
+        body["retry_after_seconds"], 20,
+        "the model's own loading time"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn max_sources_trims_the_sources_but_not_what_the_answer_rests_on() {
+    let s = server("5", "60").await;
+    with_notes(&s).await;
+    let query = "breaker retries backoff";
+    let one = s
+        .post_json(
+            "/api/assistant/query",
+            &json!({"query": query, "user_id": ALICE, "max_sources": 1}),
+        )
+        .await;
+    let one = json(one).await;
+    assert_eq!(source(&one), "llm");
+    assert_eq!(one["sources"].as_array().map(Vec::len), Some(1));
+    let all = ask_ok(&s, ALICE, query).await;
+    assert_eq!(
+        source(&all),
+        "cache",
+        "the same answer, whatever max_sources"
+    );
+    assert_eq!(all["sources"].as_array().map(Vec::len), Some(2));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_export_the_breakers_calls_state_and_answers_by_level() {
+    let s = TestServer::start_with(&[
+        ("CIRCUIT_BREAKER_NAME", "metrics-probe"),
+        ("CIRCUIT_BREAKER_FAIL_THRESHOLD", "2"),
+    ])
+    .await;
+    with_notes(&s).await;
+    fail(&s, 3).await;
+    let text = s.get("/metrics").await.text().await.expect("text");
+    let line = |name: &str| text.lines().any(|l| l == name);
+    assert!(
+        line(
+            r#"breakwater_circuit_breaker_calls_total{breaker="metrics-probe",outcome="failure"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(line(
+        r#"breakwater_circuit_breaker_calls_total{breaker="metrics-probe",outcome="rejected"} 1"#
+    ));
+    assert!(line(
+        r#"breakwater_circuit_breaker_state{breaker="metrics-probe",state="open"} 1"#
+    ));
+    assert!(text.contains(r#"breakwater_circuit_breaker_transitions_total{breaker="metrics-probe",to="open",reason="consecutive_failures"} 1"#));
+    assert!(text.contains(r#"breakwater_answers_total{source="excerpts"}"#));
+    s.stop().await;
+}

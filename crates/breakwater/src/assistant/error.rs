@@ -56,3 +56,18 @@ pub(crate) enum Unanswered {
     #[error("{0}")]
     Failed(LlmError),
 }
+
+impl Unanswered {
+    /// The upstream refused this request itself (an ignored `4xx`), rather than failing.
+    pub(crate) fn is_request_fault(&self) -> bool {
+        matches!(self, Self::Failed(e) if e.outcome() == breaker::Outcome::Ignored)
+    }
+
+    /// How long the upstream asked us to wait, if it said.
+    pub(crate) fn upstream_hint(&self) -> Option<Duration> {
+        match self {
+            Self::Failed(LlmError::Status { retry_after, .. }) => *retry_after,
+            _ => None,
+        }
+    }
+}

@@ -65,7 +65,7 @@ impl Assistant {
             .reset_timeout(settings.reset_timeout)
             .call_timeout(settings.call_timeout)
             .enabled(settings.enabled)
-            .listener(Arc::new(BreakerMetrics::new(&settings.name)))
+            .listener(Arc::new(BreakerMetrics))
             .build()?;
         let registry = Registry::new();
         registry.insert(breaker.clone());
@@ -110,11 +110,6 @@ impl Assistant {
         self.inner.llm.is_none()
     }
 
-    /// The notes the assistant reads.
-    pub fn notes(&self) -> &NotesStore {
-        &self.inner.notes
-    }
-
     /// Answers `question`, falling back as far as needed.
     pub async fn answer(&self, question: Question) -> Result<Answer, AssistantError> {
         let span =
@@ -125,7 +120,10 @@ impl Assistant {
     async fn answer_in_span(&self, question: Question) -> Result<Answer, AssistantError> {
         let started = Instant::now();
         let (query, k) = validate(&question, self.inner.top_k)?;
-        let retrieved = self.retrieve(&question.user, query, k).await?;
+        // The prompt always rests on the configured top-k, so a cached answer does not
+        // depend on how many sources a request asks to see; `k` only trims the sources.
+        let top_k = self.inner.top_k;
+        let retrieved = self.retrieve(&question.user, query, top_k.max(k)).await?;
         let key = CacheKey::new(
             &question.user,
             query,
@@ -136,7 +134,8 @@ impl Assistant {
         if let Some(hit) = self.inner.cache.fresh(&key).await {
             return Ok(self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started));
         }
-        let why = match self.generate(query, &retrieved.excerpts).await {
+        let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(top_k)];
+        let why = match self.generate(query, grounding).await {
             Ok(text) => {
                 let answer =
                     self.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started);
@@ -150,7 +149,13 @@ impl Assistant {
             }
             Err(why) => why,
         };
-        tracing::warn!(reason = %why, "LLM unavailable; falling back");
+        if why.is_request_fault() {
+            // Not an outage: the upstream refused this request (a bad token, a prompt it
+            // will not take). Still answer from the fallbacks, but make it loud.
+            tracing::error!(reason = %why, "the LLM refused the request; falling back");
+        } else {
+            tracing::warn!(reason = %why, "LLM unavailable; falling back");
+        }
 
         if let Some(stale) = self.inner.cache.latest(&key).await {
             return Ok(self.respond(
@@ -177,13 +182,9 @@ impl Assistant {
         query: &str,
         k: usize,
     ) -> Result<SearchResult, AssistantError> {
-        let (notes, user, query) = (self.inner.notes.clone(), user.clone(), query.to_owned());
-        match tokio::task::spawn_blocking(move || notes.search(&user, &query, k)).await {
-            Ok(result) => result.map_err(AssistantError::from),
-            // A panic in the search is a bug: let it reach the panic handler (a 500).
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => std::panic::resume_unwind(Box::new(format!("retrieval task: {e}"))),
-        }
+        let (user, query) = (user.clone(), query.to_owned());
+        let search = move |store: &NotesStore| store.search(&user, &query, k);
+        Ok(self.inner.notes.blocking(search).await?)
     }
 
     /// Asks the LLM through the breaker.
@@ -247,6 +248,13 @@ impl Assistant {
         let wait = match (why, status.retry_after_seconds) {
             (Unanswered::CircuitOpen(rejected), _) => rejected.retry_after.map(|d| d.as_secs_f64()),
             (_, scheduled) => scheduled,
+        };
+        // The upstream's own wait (Retry-After, a model still loading) holds even when
+        // this failure did not open the circuit.
+        let wait = match (wait, why.upstream_hint()) {
+            (Some(w), Some(hint)) => Some(w.max(hint.as_secs_f64())),
+            (None, Some(hint)) => Some(hint.as_secs_f64()),
+            (w, None) => w,
         };
         // Closed or disabled: the next call may go at once; forced open or no LLM at all:
         // nothing is scheduled, so the base open time is the honest guess.

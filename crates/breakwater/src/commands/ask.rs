@@ -16,8 +16,7 @@ use crate::notes::NotesStore;
 /// HTTP API's JSON with `--json`).
 #[expect(clippy::print_stdout, reason = "the answer is the command's output")]
 pub(super) async fn run(config: &Config, args: &AskArgs) -> anyhow::Result<ExitCode> {
-    let path = config.notes.db.clone();
-    let notes = tokio::task::spawn_blocking(move || NotesStore::open(&path)).await??;
+    let notes = NotesStore::open_async(config.notes.db.clone()).await?;
     let assistant = Assistant::new(config, notes).context("building the assistant")?;
     let question = Question {
         user: args.user.clone(),

@@ -97,7 +97,8 @@ impl Config {
                 "CIRCUIT_BREAKER_FAIL_THRESHOLD",
                 d.breaker.fail_threshold,
                 |s| {
-                    let n = whole_number(s, 1, u64::from(u32::MAX), false)?;
+                    let max = u64::from(breaker::MAX_FAIL_THRESHOLD);
+                    let n = whole_number(s, 1, max, false)?;
                     u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
                 },
             ),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::user_or_default;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState};
-use crate::notes::{Note, NotesError, NotesStore};
+use crate::notes::Note;
 use crate::user::UserId;
 
 /// Notes per page when the request names no `limit`.
@@ -66,11 +66,13 @@ pub(super) async fn create(
     ApiJson(request): ApiJson<CreateNote>,
 ) -> Result<Response, ApiError> {
     let user = user_or_default(request.user_id.as_deref())?;
-    let note = blocking(&state.notes, {
-        let user = user.clone();
-        move |store| store.create(&user, &request.title, &request.body)
-    })
-    .await?;
+    let note = state
+        .notes
+        .blocking({
+            let user = user.clone();
+            move |store| store.create(&user, &request.title, &request.body)
+        })
+        .await?;
     let location = location(&note.id, &user);
     let mut response = (StatusCode::CREATED, Json(note)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -103,11 +105,13 @@ pub(super) async fn list(
         ));
     }
     let offset = params.offset.unwrap_or(0);
-    let notes = blocking(&state.notes, {
-        let user = user.clone();
-        move |store| store.list(&user, limit, offset)
-    })
-    .await?;
+    let notes = state
+        .notes
+        .blocking({
+            let user = user.clone();
+            move |store| store.list(&user, limit, offset)
+        })
+        .await?;
     Ok(Json(NotesPage {
         notes,
         user_id: user,
@@ -123,7 +127,10 @@ pub(super) async fn get(
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<Json<Note>, ApiError> {
     let user = user_or_default(params.user_id.as_deref())?;
-    let note = blocking(&state.notes, move |store| store.get(&user, &id)).await?;
+    let note = state
+        .notes
+        .blocking(move |store| store.get(&user, &id))
+        .await?;
     Ok(Json(note))
 }
 
@@ -143,15 +150,17 @@ pub(super) async fn update(
         }
         (body, query) => user_or_default(body.or(query))?,
     };
-    let note = blocking(&state.notes, move |store| {
-        store.update(
-            &user,
-            &id,
-            request.title.as_deref(),
-            request.body.as_deref(),
-        )
-    })
-    .await?;
+    let note = state
+        .notes
+        .blocking(move |store| {
+            store.update(
+                &user,
+                &id,
+                request.title.as_deref(),
+                request.body.as_deref(),
+            )
+        })
+        .await?;
     Ok(Json(note))
 }
 
@@ -162,23 +171,9 @@ pub(super) async fn delete(
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<StatusCode, ApiError> {
     let user = user_or_default(params.user_id.as_deref())?;
-    blocking(&state.notes, move |store| store.delete(&user, &id)).await?;
+    state
+        .notes
+        .blocking(move |store| store.delete(&user, &id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Runs a synchronous store call on the blocking pool, so SQLite never stalls the runtime.
-async fn blocking<T, F>(store: &NotesStore, call: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&NotesStore) -> Result<T, NotesError> + Send + 'static,
-    T: Send + 'static,
-{
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || call(&store)).await {
-        Ok(result) => result.map_err(ApiError::from),
-        // Re-raise a panic in the request's task, where CatchPanicLayer answers it with 500.
-        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(err) => Err(ApiError::internal(format!(
-            "notes task did not finish: {err}"
-        ))),
-    }
 }

@@ -11,6 +11,8 @@ use crate::config::{ApiMode, LlmConfig};
 
 /// Longest answer asked for, in tokens.
 const MAX_NEW_TOKENS: u32 = 512;
+/// Largest upstream body read.
+const MAX_BODY: usize = 1 << 20;
 /// Longest upstream error body kept for logs and errors.
 const MAX_DETAIL: usize = 300;
 
@@ -35,7 +37,7 @@ impl LlmClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
-            .map_err(LlmError::Connect)?;
+            .map_err(LlmError::Setup)?;
         Ok(Self {
             http,
             mode: config.mode,
@@ -43,11 +45,6 @@ impl LlmClient {
             model: config.model.clone(),
             token: token.to_owned(),
         })
-    }
-
-    /// The model answers are asked of.
-    pub fn model(&self) -> &str {
-        &self.model
     }
 
     /// Asks the upstream for an answer to `prompt`.
@@ -82,7 +79,7 @@ impl LlmClient {
             .map_err(transport_error)?;
         let status = response.status();
         let retry_after = retry_after_header(response.headers());
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        let bytes = read_capped(response).await?;
         if !status.is_success() {
             return Err(status_error(status.as_u16(), retry_after, &bytes));
         }
@@ -96,6 +93,21 @@ impl LlmClient {
         }
         Ok(text.to_owned())
     }
+}
+
+/// Reads the body, refusing one larger than `MAX_BODY`: a broken upstream must not make
+/// us buffer without bound.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, LlmError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(LlmError::Malformed(format!(
+                "answer larger than {MAX_BODY} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn transport_error(e: reqwest::Error) -> LlmError {

@@ -24,6 +24,9 @@ pub enum LlmError {
         /// The start of the upstream's error body.
         detail: String,
     },
+    /// The HTTP client could not be set up (TLS roots, settings): a start-up error.
+    #[error("could not set up the LLM client: {0}")]
+    Setup(#[source] reqwest::Error),
     /// The upstream answered 2xx with a body that is not a completion.
     #[error("the LLM upstream sent an unreadable answer: {0}")]
     Malformed(String),
@@ -35,7 +38,9 @@ impl LlmError {
     /// other `4xx` is the request's own fault and is ignored: it neither trips nor resets.
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Connect(_) | Self::Timeout | Self::Malformed(_) => Outcome::Failure,
+            Self::Connect(_) | Self::Timeout | Self::Malformed(_) | Self::Setup(_) => {
+                Outcome::Failure
+            }
             Self::Status {
                 status,
                 retry_after,
@@ -43,7 +48,10 @@ impl LlmError {
             } => match (*status, retry_after) {
                 (408 | 429 | 500..=599, Some(wait)) => Outcome::RetryAfter(*wait),
                 (408 | 429 | 500..=599, None) => Outcome::Failure,
-                _ => Outcome::Ignored,
+                // The request's own fault: it says nothing about the upstream's health.
+                (400..=499, _) => Outcome::Ignored,
+                // Anything else (an unfollowed redirect, 1xx) is not a completion.
+                _ => Outcome::Failure,
             },
         }
     }
@@ -71,6 +79,7 @@ mod tests {
         assert_eq!(status(401, None).outcome(), Outcome::Ignored);
         assert_eq!(status(404, None).outcome(), Outcome::Ignored);
         assert_eq!(status(422, Some(5)).outcome(), Outcome::Ignored);
+        assert_eq!(status(304, None).outcome(), Outcome::Failure);
         assert_eq!(LlmError::Timeout.outcome(), Outcome::Failure);
         assert_eq!(LlmError::Malformed("x".into()).outcome(), Outcome::Failure);
     }

@@ -49,6 +49,23 @@ impl fmt::Debug for NotesStore {
 }
 
 impl NotesStore {
+    /// [`NotesStore::open`] on the blocking pool: opening may create and migrate the file.
+    pub async fn open_async(path: std::path::PathBuf) -> Result<Self, NotesError> {
+        run_blocking(move || Self::open(&path)).await
+    }
+
+    /// Runs a synchronous store call on the blocking pool, so SQLite never stalls the async
+    /// runtime. A panic in `call` is re-raised in the caller's task (where an HTTP server's
+    /// panic handler answers it).
+    pub async fn blocking<T, F>(&self, call: F) -> Result<T, NotesError>
+    where
+        F: FnOnce(&NotesStore) -> Result<T, NotesError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        run_blocking(move || call(&store)).await
+    }
+
     /// Opens (or creates) the database file at `path` and brings its schema up to date.
     ///
     /// # Errors
@@ -241,4 +258,17 @@ pub(super) fn read_generation(conn: &rusqlite::Connection, user: &UserId) -> rus
 /// SQLite integers are i64; a larger limit or offset means "all", which i64::MAX also means.
 pub(super) fn to_sql_int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn run_blocking<T, F>(work: F) -> Result<T, NotesError>
+where
+    F: FnOnce() -> Result<T, NotesError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // Cancelled: only when the runtime shuts down under the request.
+        Err(err) => std::panic::resume_unwind(Box::new(format!("notes task cancelled: {err}"))),
+    }
 }
