@@ -11,14 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'; }
-QUICK="" PROFILE="" OUT=""
+QUICK="" PROFILE="" OUT="" OUT_ARG=""
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK="--quick" ;;
     --profile) PROFILE="--profile" ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "unknown option: $arg" >&2; usage >&2; exit 2 ;;
-    *) OUT="$arg" ;;
+    *) OUT="$arg" OUT_ARG="$arg" ;;
   esac
 done
 OUT="${OUT:-bench/out/$(date +%Y%m%d-%H%M%S)}"
@@ -46,7 +46,7 @@ BIN_DIR="$(cargo metadata --format-version 1 --no-deps \
   | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 
 mkdir -p "$OUT"
-COMMAND="bench/run.sh${QUICK:+ $QUICK}${PROFILE:+ $PROFILE}${1:+ …}"
+COMMAND="bench/run.sh${QUICK:+ $QUICK}${PROFILE:+ $PROFILE}${OUT_ARG:+ $OUT_ARG}"
 # `timeout` puts the run in its own process group and signals the whole group (fake-llm,
 # breakwater, wrk) when the limit passes or when this script is interrupted.
 PYTHONPATH=bench timeout -k 15 "$LIMIT" "$VENV/bin/python" -m breakwater_bench \

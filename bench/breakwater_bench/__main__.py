@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import corpus, plot, profile, report
+from . import corpus, plot, profile, rawdata, report, retrieval
 from .analyze import analyze
 from .procs import Binaries, ingest, start_fake_llm
 from .runner import Bench, RunResult, run
@@ -27,37 +27,59 @@ from .scenarios import QUICK, Settings, fault_scenarios, overhead_scenarios
 
 def main() -> int:
     args = parse_args()
-    settings = QUICK if args.quick else Settings()
     out_dir = Path(args.out_dir).resolve()
-    (out_dir / "raw").mkdir(parents=True, exist_ok=True)
+    raw = out_dir / "raw"
+    if args.report_only:
+        settings = rawdata.load_settings(raw)
+        runs = rawdata.load_runs(raw, settings)
+        info = json.loads((raw / "context.json").read_text())
+    else:
+        settings = QUICK if args.quick else Settings()
+        raw.mkdir(parents=True, exist_ok=True)
+        rawdata.save_settings(raw, settings)
+        info = context(args)
+        (raw / "context.json").write_text(json.dumps(info, indent=2))
+        runs = run_everything(args, settings, out_dir)
+    finish(out_dir, settings, runs, info)
+    return 0
+
+
+def run_everything(args: argparse.Namespace, settings: Settings, out_dir: Path) -> list[RunResult]:
     bins = Binaries(Path(args.bin_dir) / "breakwater", Path(args.bin_dir) / "fake-llm")
     # SIGTERM (from `timeout` or the shell's trap) unwinds through the `finally` blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="breakwater-bench-") as tmp:
-        workdir = Path(tmp)
-        bench = prepare(settings, bins, workdir, out_dir, args)
+        bench = prepare(settings, bins, Path(tmp), out_dir, args)
         try:
             runs = run_all(bench, settings, args.only)
         finally:
             bench.fake.stop()
+    log(f"load done in {time.time() - started:.0f} s")
+    return runs
+
+
+def finish(out_dir: Path, settings: Settings, runs: list[RunResult], info: dict) -> None:
     results = {r.key: analyze(r) for r in runs}
+    by_key = {r.key: r for r in runs}
     pictures = [p for p in (
-        plot.timelines({r.key: r for r in runs}, ["outage", "flapping"],
-                       out_dir / "timeline-outage-flapping.png"),
-        plot.timelines({r.key: r for r in runs}, ["hang", "recovery"],
-                       out_dir / "timeline-hang-recovery.png"),
+        plot.timelines(by_key, ["outage", "flapping"], out_dir / "timeline-outage-flapping.png"),
+        plot.timelines(by_key, ["hang", "recovery"], out_dir / "timeline-hang-recovery.png"),
     ) if p]
-    profile_text = profile.summarise(out_dir / "raw") if args.profile else None
-    path = report.write(out_dir, settings, runs, results, context(args, settings), pictures,
-                        profile_text)
-    log(f"done in {time.time() - started:.0f} s: {path}")
-    return 0
+    raw = out_dir / "raw"
+    probe = json.loads((raw / "retrieval.json").read_text()) \
+        if (raw / "retrieval.json").exists() else None
+    notes = [t for t in (retrieval.describe(probe), profile.summarise(raw)) if t]
+    path = report.write(out_dir, settings, runs, results, info, pictures,
+                        "\n\n".join(notes) or None)
+    log(f"report: {path}")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="breakwater_bench", description=__doc__)
     p.add_argument("out_dir")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the report from OUT_DIR/raw without running anything")
     p.add_argument("--quick", action="store_true", help="short smoke run (about 2 minutes)")
     p.add_argument("--bin-dir", default="target/release", help="where breakwater and fake-llm are")
     p.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
@@ -71,18 +93,23 @@ def prepare(s: Settings, bins: Binaries, workdir: Path, out_dir: Path,
             args: argparse.Namespace) -> Bench:
     users = [f"u{i:02d}" for i in range(s.users)]
     log(f"generating {s.notes:,} notes for {len(users)} users")
-    questions = corpus.write_corpus(workdir / "notes", s.notes, users, s.questions)
-    bodies = {"queries": workdir / "queries.jsonl", "chat": workdir / "chat.jsonl"}
+    asked = corpus.write_corpus(workdir / "notes", s.notes, users, s.questions + 100)
+    questions, warmup = asked[:s.questions], asked[s.questions:]
+    bodies = {"queries": workdir / "queries.jsonl", "chat": workdir / "chat.jsonl",
+              "warmup": workdir / "warmup.jsonl"}
     n = corpus.write_bodies(bodies["queries"], questions, users, seed=7)
+    corpus.write_bodies(bodies["warmup"], warmup, users, seed=8)
     corpus.write_chat_bodies(bodies["chat"], questions)
     (out_dir / "raw" / "questions.txt").write_text("\n".join(questions) + "\n")
     log(f"{n:,} distinct requests; ingesting")
     db = workdir / "bench.db"
     ingest(bins, workdir, db, workdir / "notes", users)
+    log("timing the notes search alone")
+    (out_dir / "raw" / "retrieval.json").write_text(
+        json.dumps(retrieval.probe(db, bodies["queries"]), indent=2))
     fake = start_fake_llm(bins, workdir)
     wrap = profile.perf_wrap(out_dir / "raw") if args.profile else None
-    return Bench(s, bins, workdir, out_dir, db, fake, bodies, wrap,
-                 "overhead" if args.profile else None)
+    return Bench(s, bins, workdir, out_dir, db, fake, bodies, wrap)
 
 
 def run_all(bench: Bench, s: Settings, only: str) -> list[RunResult]:
@@ -91,19 +118,23 @@ def run_all(bench: Bench, s: Settings, only: str) -> list[RunResult]:
                  if not wanted or sc.name in wanted]
     total = sum(sc.seconds * len(sc.breaker_modes) for sc in scenarios)
     log(f"{len(scenarios)} scenarios, {total:.0f} s of load")
+    plan = [(sc, breaker, False) for sc in scenarios for breaker in sc.breaker_modes]
+    if bench.profile_wrap:
+        # An extra run under perf: profiling slows the server, so it is not the measured one.
+        plan += [(sc, True, True) for sc in scenarios if sc.name == "overhead"]
     runs = []
-    for i, scenario in enumerate(scenarios):
-        for breaker in scenario.breaker_modes:
-            result = run(bench, scenario, breaker, seed=i + 1)
-            runs.append(result)
-            a = analyze(result)
-            log(f"{a['label']:<34} {a['achieved_rps']:7.0f}/s  p50 {a['p50_ms'] or 0:8.2f}  "
-                f"p99 {a['p99_ms'] or 0:9.2f} ms  200 {a['answered_200_pct']:5.1f}%  "
-                f"503 {a['status_503']:5d}  upstream {a['upstream_calls']}")
+    for i, (scenario, breaker, profiled) in enumerate(plan):
+        result = run(bench, scenario, breaker, seed=i + 1, profiled=profiled)
+        rawdata.save_run(bench.out_dir / "raw", result)
+        runs.append(result)
+        a = analyze(result)
+        log(f"{a['label']:<34} {a['achieved_rps']:7.0f}/s  p50 {a['p50_ms'] or 0:8.2f}  "
+            f"p99 {a['p99_ms'] or 0:9.2f} ms  200 {a['answered_200_pct']:5.1f}%  "
+            f"503 {a['status_503']:5d}  upstream {a['upstream_calls']}")
     return runs
 
 
-def context(args: argparse.Namespace, s: Settings) -> dict:
+def context(args: argparse.Namespace) -> dict:
     def sh(*argv: str) -> str:
         try:
             return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -120,8 +151,7 @@ def context(args: argparse.Namespace, s: Settings) -> dict:
     return {"command": args.command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "commit": commit, "machine": f"{os.cpu_count()} cores, {cpu}",
             "tool": f"{wrk[0].split(' [')[0] if wrk else 'wrk'} + wrk/paced.lua "
-                    "(open-loop pacing, one record per response)",
-            "settings": json.loads(json.dumps(s.__dict__))}
+                    "(open-loop pacing, one record per response)"}
 
 
 def log(message: str) -> None:

@@ -160,11 +160,13 @@ def analyze(run: RunResult) -> dict:
             opens.append(opened)
             # Calls before the circuit opened (the threshold, plus calls made while successes
             # of calls started before the outage still reset the count) and after (trials).
-            start_calls = calls_at(run, p.start)
-            open_calls = calls_at(run, p.start + opened + 0.2) if opened is not None else None
-            if start_calls is not None and open_calls is not None:
-                entry["calls_before_open"] = open_calls - start_calls
-                entry["calls_after_open"] = p.upstream_calls - entry["calls_before_open"]
+            # The counter is exact at the phase's ends, polled in between: the first poll
+            # after the opening splits the phase's calls.
+            open_calls = calls_at(run, p.start + opened + 0.15) if opened is not None else None
+            if open_calls is not None and p.calls_end:
+                after = max(0, p.calls_end - open_calls)
+                entry["calls_before_open"] = p.upstream_calls - after
+                entry["calls_after_open"] = after
         if previous_failing and not p.failing:
             if run.breaker:
                 entry["time_to_close_s"] = time_to_close(run, p.start, p.end)

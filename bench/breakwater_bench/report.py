@@ -102,6 +102,17 @@ ROW_HEAD = ("| run | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | max ms 
             "| cache % | stale % | excerpts % | 503 | errors | upstream calls |")
 
 
+def metrics_agree(r: dict) -> bool:
+    """Do the answer levels counted from the responses match `breakwater_answers_total`?"""
+    if not r["metrics_answers"]:
+        return True  # a baseline: no Breakwater in the path
+    counted = {src: r[src] for src in ("llm", "cache", "stale_cache", "excerpts")}
+    counted["unavailable"] = r["status_503"]
+    served = r["metrics_answers"]
+    return all(served.get(k, 0) == v for k, v in counted.items()) and \
+        all(counted.get(k, 0) == v for k, v in served.items())
+
+
 def run_row(r: dict) -> str:
     errors = sum(r["wrk_errors"].values()) - r["wrk_errors"].get("status", 0) + r["status_other"]
     return (f"| {r['label']} | {r['offered_rps']:g} | {r['achieved_rps']:.0f} | "
@@ -167,7 +178,9 @@ def write(out_dir: Path, s: Settings, runs: list[RunResult], results: dict[str, 
         f"## Fault scenarios ({s.fault_rate:g} req/s offered, upstream {s.upstream_latency_ms}"
         " ms when healthy)", "",
         "Shares are of all requests sent; `errors` = connection errors, timeouts and statuses "
-        "other than 200/503.", "", ROW_HEAD, "|---" * 15 + "|", *map(run_row, faults), "",
+        "other than 200/503. Answer levels are read from each response; the server's "
+        "`breakwater_answers_total` deltas agree exactly for "
+        f"{sum(map(metrics_agree, results.values()))} of {len(results)} runs.", "", ROW_HEAD, "|---" * 15 + "|", *map(run_row, faults), "",
         "### Breaker reaction", "",
         "Open = outage start to circuit open (server's `opened_at`); close = upstream "
         "recovery to circuit closed (100 ms polls); LLM back = recovery to the first LLM "

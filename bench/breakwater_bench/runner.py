@@ -3,13 +3,14 @@ upstream's faults switched on schedule, the breaker watched, everything stopped 
 
 from __future__ import annotations
 
+import http.client
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import monitor as mon
 from .load import Load, LoadRun, Record
-from .procs import Binaries, Process, ServerConfig, get_json, reset_fake, set_fault, \
+from .procs import HOST, Binaries, Process, ServerConfig, get_json, reset_fake, set_fault, \
     start_breakwater
 from .scenarios import Scenario, Settings
 
@@ -24,6 +25,7 @@ class PhaseEvent:
     start: float  # seconds since t0
     end: float
     upstream_calls: int  # calls fake-llm received during the phase
+    calls_end: int = 0  # fake-llm's call counter at the phase's end
 
 
 @dataclass
@@ -38,18 +40,18 @@ class RunResult:
     answers: dict[str, int] = field(default_factory=dict)  # /metrics deltas by source
     transitions: dict[str, int] = field(default_factory=dict)
     upstream_calls: int = 0
+    profiled: bool = False
 
     @property
     def label(self) -> str:
         if "baseline" in self.scenario.tags:
             return self.scenario.name
-        return f"{self.scenario.name} / breaker {'on' if self.breaker else 'off'}"
+        mode = "on" if self.breaker else "off"
+        return f"{self.scenario.name} / breaker {mode}" + (" (under perf)" if self.profiled else "")
 
     @property
     def key(self) -> str:
-        if "baseline" in self.scenario.tags:
-            return self.scenario.name
-        return f"{self.scenario.name}-{'on' if self.breaker else 'off'}"
+        return _key(self.scenario, self.breaker, self.profiled)
 
 
 @dataclass
@@ -64,7 +66,6 @@ class Bench:
     fake: Process
     bodies: dict[str, Path]
     profile_wrap: list[str] | None = None  # a profiler around `breakwater serve`
-    profile_scenario: str | None = None
 
     def server_config(self, breaker: bool) -> ServerConfig:
         s = self.settings
@@ -72,36 +73,38 @@ class Bench:
                             s.call_timeout_s, s.reset_timeout_s, s.cache_ttl_s)
 
 
-def run(bench: Bench, scenario: Scenario, breaker: bool, seed: int) -> RunResult:
+def run(bench: Bench, scenario: Scenario, breaker: bool, seed: int,
+        profiled: bool = False) -> RunResult:
     reset_fake(bench.fake.port)
-    set_fault(bench.fake.port, scenario.phases[0].fault)
     server: Process | None = None
     watcher: mon.Monitor | None = None
     load: LoadRun | None = None
     try:
         if scenario.target == "breakwater":
-            wrap = bench.profile_wrap if bench.profile_scenario == scenario.name and breaker \
-                else None
             server = start_breakwater(bench.bins, bench.workdir, bench.server_config(breaker),
-                                      wrap)
+                                      bench.profile_wrap if profiled else None)
             port = server.port
+            warm_up(port, bench.bodies["warmup"])
+            reset_fake(bench.fake.port)
             before = mon.scrape(port)
             watcher = mon.Monitor(port, bench.fake.port).start()
         else:
             port, before = bench.fake.port, {}
+        set_fault(bench.fake.port, scenario.phases[0].fault)
 
         t0 = time.time() + LEAD_IN_S
         bodies = bench.bodies.get(scenario.bodies) if scenario.bodies else None
         load = LoadRun(Load(port, scenario.path, scenario.rate, scenario.seconds,
                             scenario.connections, bodies, seed),
-                       bench.out_dir / "raw", _key(scenario, breaker), t0)
+                       bench.out_dir / "raw", _key(scenario, breaker, profiled), t0)
         phases = _play(bench, scenario, t0)
         # Answers still on their way end by the call timeout; then wrk can stop.
         load.finish(bench.settings.call_timeout_s + 0.5)
         result = load.wait()
         load = None
 
-        out = RunResult(scenario, breaker, t0, result.records, result.summary, phases)
+        out = RunResult(scenario, breaker, t0, result.records, result.summary, phases,
+                        profiled=profiled)
         out.upstream_calls = get_json(bench.fake.port, "/admin/stats")["calls"]
         if watcher:
             out.samples = watcher.stop()
@@ -133,7 +136,7 @@ def _play(bench: Bench, scenario: Scenario, t0: float) -> list[PhaseEvent]:
         _sleep_until(t0 + offset + phase.seconds)
         end_calls = get_json(bench.fake.port, "/admin/stats")["calls"]
         events.append(PhaseEvent(phase.name, phase.failing, start, offset + phase.seconds,
-                                 end_calls - calls))
+                                 end_calls - calls, end_calls))
         offset += phase.seconds
     return events
 
@@ -144,7 +147,23 @@ def _sleep_until(t: float) -> None:
         time.sleep(delay)
 
 
-def _key(scenario: Scenario, breaker: bool) -> str:
+def warm_up(port: int, bodies: Path, count: int = 150) -> None:
+    """Questions from a pool the runs never ask, one at a time, against a healthy upstream:
+    SQLite's page cache and the code paths are warm, the measured questions' answers are not
+    cached, and the breaker is closed when the run starts."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        lines = [line for line in bodies.read_text().splitlines() if line]
+        for line in lines[:count]:
+            conn.request("POST", "/api/assistant/query", body=line.encode(),
+                         headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def _key(scenario: Scenario, breaker: bool, profiled: bool = False) -> str:
+    suffix = "-profiled" if profiled else ""
     if "baseline" in scenario.tags:
-        return scenario.name
-    return f"{scenario.name}-{'on' if breaker else 'off'}"
+        return scenario.name + suffix
+    return f"{scenario.name}-{'on' if breaker else 'off'}{suffix}"

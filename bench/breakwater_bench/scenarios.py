@@ -45,11 +45,11 @@ class Settings:
 
 
 QUICK = Settings(
-    mode="quick", notes=2_000, questions=200, call_timeout_s=1.0, reset_timeout_s=2.0,
-    cache_ttl_s=5.0, upstream_latency_ms=200, fault_rate=50.0, fault_connections=96,
+    mode="quick", notes=2_000, questions=200, call_timeout_s=0.5, reset_timeout_s=1.0,
+    cache_ttl_s=3.0, upstream_latency_ms=100, fault_rate=50.0, fault_connections=64,
     overhead_rate=300.0, overhead_connections=16, light_rate=50.0,
-    healthy_s=4, warm_s=2, outage_s=6, after_s=3, hang_s=4, flap_fail_s=3, flap_ok_s=3,
-    recovery_outage_s=3, recovery_after_s=5, overhead_s=5, baseline_s=3, open_s=3,
+    healthy_s=2, warm_s=2, outage_s=4, after_s=2, hang_s=3, flap_fail_s=2, flap_ok_s=2,
+    recovery_outage_s=2, recovery_after_s=3, overhead_s=2, baseline_s=1.5, open_s=2,
 )
 
 

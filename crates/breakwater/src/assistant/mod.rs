@@ -22,7 +22,7 @@ pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
 use error::Unanswered;
 pub use error::{AssistantBuildError, AssistantError};
 
-use crate::cache::{AnswerCache, CacheKey, CachedAnswer};
+use crate::cache::{AnswerCache, CacheKey, CachedAnswer, RedisCache};
 use crate::config::Config;
 use crate::llm::{LlmClient, LlmError, Prompt};
 use crate::metrics::{self, BreakerMetrics};
@@ -68,6 +68,20 @@ impl Assistant {
             .listener(Arc::new(BreakerMetrics))
             .build()?;
         let registry = Registry::new();
+        let mut cache = AnswerCache::new(config.cache.capacity, config.cache.ttl);
+        if let Some(url) = &config.redis_url {
+            match RedisCache::new(url) {
+                Ok(redis) => {
+                    registry.insert(redis.breaker().clone());
+                    cache = cache.with_redis(redis);
+                }
+                // Config accepts `rediss://`, which this build cannot speak (no Redis TLS).
+                Err(err) => {
+                    tracing::error!(%err, "shared answer cache off: answers stay in this process")
+                }
+            }
+        }
+        // After the Redis breaker: a CIRCUIT_BREAKER_NAME of `redis` must not hide this one.
         registry.insert(breaker.clone());
         let llm = match &config.llm.api_token {
             Some(token) => Some(LlmClient::new(
@@ -83,7 +97,7 @@ impl Assistant {
                 llm,
                 breaker,
                 registry,
-                cache: AnswerCache::new(config.cache.capacity, config.cache.ttl),
+                cache,
                 model: config.llm.model.clone(),
                 top_k: config.notes.top_k,
             }),

@@ -1,10 +1,11 @@
 //! Retrieval: the best-matching excerpts of one user's notes for a question.
 
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::NotesError;
 use super::query::match_expression;
+use super::schema::owner_token;
 use super::store::{NotesStore, read_generation, to_sql_int};
 use crate::user::UserId;
 
@@ -25,7 +26,7 @@ pub struct SearchResult {
 }
 
 /// A passage of one note that matches the question.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Excerpt {
     /// The id of the note it comes from.
     pub note_id: String,
@@ -53,17 +54,19 @@ impl NotesStore {
         // A deferred transaction pins one WAL snapshot from its first read to its end.
         let tx = conn.transaction()?;
         let generation = read_generation(&tx, user)?;
-        let Some(expression) = match_expression(query) else {
+        let Some(words) = match_expression(query) else {
             return Ok(SearchResult {
                 generation,
                 excerpts: Vec::new(),
             });
         };
+        // Only this user's notes take part in the ranking; the join below checks again.
+        let expression = format!("owner : \"{}\" AND ({words})", owner_token(user.as_str()));
         let excerpts = {
             let mut stmt = tx.prepare_cached(
                 "SELECT n.id, n.title,
                         snippet(notes_fts, 1, '', '', '…', ?4),
-                        -bm25(notes_fts, 2.0, 1.0) AS score
+                        -bm25(notes_fts, 2.0, 1.0, 0.0) AS score
                  FROM notes_fts JOIN notes AS n ON n.rowid = notes_fts.rowid
                  WHERE notes_fts MATCH ?1 AND n.user_id = ?2
                  ORDER BY score DESC, n.rowid DESC

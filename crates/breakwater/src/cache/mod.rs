@@ -7,22 +7,36 @@
 //! generation, is kept longer: when the LLM is unavailable an answer to slightly older notes
 //! beats no answer (`stale_cache`). The user is part of both keys, so one user's answer can
 //! never be served to another.
+//!
+//! Answers live in this process (moka, bounded, with a time to live) and, once
+//! [`AnswerCache::with_redis`] attached one, in Redis too, so that several replicas share
+//! them: a read asks moka first and Redis only on a miss (a Redis hit fills moka), a write
+//! goes to both. Redis is an optimisation, never a dependency: see [`RedisCache`]. Replicas
+//! that share a Redis must serve the same notes: a key holds the notes *generation*, not
+//! the notes themselves.
+
+mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::notes::Excerpt;
 use crate::user::UserId;
+
+pub use self::redis::{RedisCache, RedisCacheError};
 
 /// How long the latest answer to a question stays available for the stale fallback (at
 /// least; never shorter than the fresh TTL).
 pub const STALE_HORIZON: Duration = Duration::from_secs(24 * 3600);
 
 /// An answer the LLM gave, with the sources it was grounded in.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Stored in Redis as JSON; a change to this shape must bump the version in the Redis keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CachedAnswer {
     /// The answer text.
     pub answer: String,
@@ -70,16 +84,41 @@ pub fn normalise(query: &str) -> String {
         .to_owned()
 }
 
-/// The in-process answer cache (bounded, with a time to live).
+/// The answer cache: in-process (bounded, with a time to live), optionally backed by Redis.
+///
+/// Cheap to clone; clones share the entries.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use breakwater::cache::{AnswerCache, CacheKey, CachedAnswer};
+/// use breakwater::user::UserId;
+///
+/// let cache = AnswerCache::new(1_000, Duration::from_secs(60));
+/// let user = UserId::parse("alice").expect("valid user id");
+/// let key = CacheKey::new(&user, "When does a breaker open?", "model", 1);
+/// let answer = CachedAnswer {
+///     answer: "After five failures.".into(),
+///     sources: vec![],
+///     generation: 1,
+/// };
+/// cache.insert(&key, answer).await;
+/// assert!(cache.fresh(&key).await.is_some());
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AnswerCache {
     fresh: Cache<[u8; 32], Arc<CachedAnswer>>,
     latest: Cache<[u8; 32], Arc<CachedAnswer>>,
+    fresh_ttl: Duration,
+    latest_ttl: Duration,
+    redis: Option<RedisCache>,
 }
 
 impl AnswerCache {
     /// A cache of at most `capacity` answers, fresh for `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> Self {
+        let latest_ttl = ttl.max(STALE_HORIZON);
         Self {
             fresh: Cache::builder()
                 .max_capacity(capacity)
@@ -87,23 +126,62 @@ impl AnswerCache {
                 .build(),
             latest: Cache::builder()
                 .max_capacity(capacity)
-                .time_to_live(ttl.max(STALE_HORIZON))
+                .time_to_live(latest_ttl)
                 .build(),
+            fresh_ttl: ttl,
+            latest_ttl,
+            redis: None,
         }
     }
 
+    /// Shares answers through `redis`, behind the in-process cache.
+    pub fn with_redis(mut self, redis: RedisCache) -> Self {
+        self.redis = Some(redis);
+        self
+    }
+
     /// The answer for exactly this user, query, model and notes generation.
+    ///
+    /// With Redis attached, a miss here asks Redis, waiting at most
+    /// [`RedisCache::DEADLINE`]; a Redis failure is a miss.
     pub async fn fresh(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
-        self.fresh.get(&key.fresh).await
+        if let Some(hit) = self.fresh.get(&key.fresh).await {
+            return Some(hit);
+        }
+        // A hit fills moka for a full TTL: the notes generation in the key keeps it true
+        // to the notes; only its lifetime can exceed the one left in Redis.
+        let hit = Arc::new(
+            self.redis
+                .as_ref()?
+                .get(&RedisCache::fresh_key(key))
+                .await?,
+        );
+        self.fresh.insert(key.fresh, Arc::clone(&hit)).await;
+        Some(hit)
     }
 
-    /// The latest answer for this user, query and model, from any notes generation.
+    /// The latest answer for this user, query and model, from any notes generation; asks
+    /// Redis on a miss, like [`fresh`](Self::fresh).
     pub async fn latest(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
-        self.latest.get(&key.latest).await
+        if let Some(hit) = self.latest.get(&key.latest).await {
+            return Some(hit);
+        }
+        let hit = Arc::new(
+            self.redis
+                .as_ref()?
+                .get(&RedisCache::latest_key(key))
+                .await?,
+        );
+        self.latest.insert(key.latest, Arc::clone(&hit)).await;
+        Some(hit)
     }
 
-    /// Stores an answer under both keys.
+    /// Stores an answer under both keys; the Redis write (if any) runs in the background,
+    /// so the caller never waits for it.
     pub async fn insert(&self, key: &CacheKey, answer: CachedAnswer) {
+        if let Some(redis) = &self.redis {
+            redis.store_in_background(key, &answer, self.fresh_ttl, self.latest_ttl);
+        }
         let answer = Arc::new(answer);
         self.fresh.insert(key.fresh, Arc::clone(&answer)).await;
         self.latest.insert(key.latest, answer).await;
@@ -115,6 +193,7 @@ impl std::fmt::Debug for AnswerCache {
         f.debug_struct("AnswerCache")
             .field("fresh", &self.fresh.entry_count())
             .field("latest", &self.latest.entry_count())
+            .field("redis", &self.redis)
             .finish()
     }
 }
