@@ -129,19 +129,7 @@ impl CircuitBreaker {
         F: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        let permit = self.try_acquire()?;
-        let result = match self.machine.settings.call_timeout {
-            None => future.await,
-            Some(limit) => match tokio::time::timeout(limit, future).await {
-                Ok(result) => result,
-                Err(_elapsed) => {
-                    permit.record(Outcome::Failure);
-                    return Err(CallError::Timeout(limit));
-                }
-            },
-        };
-        permit.record(classify.classify(&result));
-        result.map_err(CallError::Inner)
+        self.try_acquire()?.run(future, classify).await
     }
 
     /// Runs a blocking call through the breaker: `Ok` is a success, `Err` a failure.
@@ -201,6 +189,29 @@ pub struct Permit<'a> {
 }
 
 impl Permit<'_> {
+    /// Runs the call this permit was acquired for, under the breaker's call timeout, and
+    /// records its outcome as `classify` says. For callers that acquire first and prepare
+    /// the call afterwards (e.g. skip costly preparation when the circuit is open); otherwise
+    /// [`CircuitBreaker::call_with`] does both.
+    pub async fn run<F, T, E, C>(self, future: F, classify: C) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        let result = match self.machine.settings.call_timeout {
+            None => future.await,
+            Some(limit) => match tokio::time::timeout(limit, future).await {
+                Ok(result) => result,
+                Err(_elapsed) => {
+                    self.record(Outcome::Failure);
+                    return Err(CallError::Timeout(limit));
+                }
+            },
+        };
+        self.record(classify.classify(&result));
+        result.map_err(CallError::Inner)
+    }
+
     /// Reports how the call ended.
     #[inline]
     pub fn record(self, outcome: Outcome) {

@@ -108,7 +108,8 @@ impl Word {
     fn a(self) -> u32 {
         ((self.0 >> A_SHIFT) & u64::from(MAX_A)) as u32
     }
-    /// Half-open: trials that succeeded.
+    /// Closed: the failure epoch, bumped (wrapping) by every failure. Half-open: trials that
+    /// succeeded.
     fn b(self) -> u32 {
         ((self.0 >> B_SHIFT) & u64::from(MAX_B)) as u32
     }
@@ -119,6 +120,10 @@ impl Word {
     fn with_b(self, b: u32) -> Self {
         let b = u64::from(b.min(MAX_B));
         Self((self.0 & !(u64::from(MAX_B) << B_SHIFT)) | (b << B_SHIFT))
+    }
+    /// The word with the `b` count cleared.
+    fn without_b(self) -> Self {
+        self.with_b(0)
     }
     /// Same state and generation: only the counts may differ.
     fn same_epoch(self, other: Self) -> bool {
@@ -168,11 +173,15 @@ enum TicketKind {
 }
 
 impl Ticket {
-    fn new(kind: TicketKind, generation: u64, started: u64) -> Self {
+    fn new(kind: TicketKind, word: Word, started: u64) -> Self {
         Self {
-            id: generation << 2 | kind as u64,
+            id: word.generation() << EPOCH_BITS_END | u64::from(word.b()) << 2 | kind as u64,
             started,
         }
+    }
+    /// Closed: the word's failure epoch when the call was admitted.
+    fn epoch(self) -> u32 {
+        ((self.id >> 2) & u64::from(MAX_B)) as u32
     }
     fn kind(self) -> TicketKind {
         match self.id & 3 {
@@ -182,9 +191,12 @@ impl Ticket {
         }
     }
     fn generation(self) -> u64 {
-        self.id >> 2
+        self.id >> EPOCH_BITS_END
     }
 }
+
+/// Where the failure epoch ends in a ticket's id (2 kind bits, then 16 epoch bits).
+const EPOCH_BITS_END: u32 = 2 + B_BITS;
 
 /// Rarely-changing facts kept beside the word, guarded by the transition mutex.
 struct History {
@@ -350,7 +362,7 @@ impl Machine {
         } else {
             0
         };
-        Ticket::new(kind, word.generation(), started)
+        Ticket::new(kind, word, started)
     }
 
     #[cold]
@@ -376,7 +388,8 @@ impl Machine {
         if outcome == Outcome::Success
             && ticket.id & 3 == TicketKind::Closed as u64
             && self.plain_success
-            && self.word.load(Acquire) == Word::new(State::Closed, ticket.generation()).0
+            && Word(self.word.load(Acquire)).without_b()
+                == Word::new(State::Closed, ticket.generation())
         {
             self.counters.add(Count::Success);
             if !self.listeners.is_empty() {
@@ -398,7 +411,7 @@ impl Machine {
         self.counters.add(count);
         self.emit(&event);
         match ticket.kind() {
-            TicketKind::Closed => self.complete_closed(ticket.generation(), outcome),
+            TicketKind::Closed => self.complete_closed(ticket, outcome),
             TicketKind::Trial => self.complete_trial(ticket.generation(), outcome),
             TicketKind::Passthrough => {}
         }
@@ -416,20 +429,25 @@ impl Machine {
         }
     }
 
-    fn complete_closed(&self, generation: u64, outcome: Outcome) {
+    fn complete_closed(&self, ticket: Ticket, outcome: Outcome) {
         let failed = match outcome {
             Outcome::Ignored => return,
             other => other.is_failure(),
         };
         let mut current = Word(self.word.load(Acquire));
         let after = loop {
-            if current.state() != State::Closed || current.generation() != generation {
+            if current.state() != State::Closed || current.generation() != ticket.generation() {
                 return; // admitted before a transition: too late to count
             }
             let next = if failed {
-                current.with_a(current.a() + 1)
-            } else if current.a() == 0 {
-                // Nothing to reset. Not writing keeps the word's cache line shared
+                current
+                    .with_a(current.a() + 1)
+                    .with_b((current.b() + 1) & MAX_B)
+            } else if current.a() == 0 || current.b() != ticket.epoch() {
+                // Nothing to reset, or a success of a call admitted before the latest
+                // failure: it says nothing about the upstream since then (as when calls
+                // in flight at the start of an outage succeed after it began), so it does
+                // not reset the count. Not writing also keeps the word's cache line shared
                 // between cores, which is what lets the closed path scale.
                 break current;
             } else {

@@ -90,6 +90,9 @@ struct Model {
     state: State,
     generation: u64,
     consecutive: u32,
+    /// Failures seen in this closed generation: a success resets `consecutive` only if
+    /// none happened since its call was admitted.
+    epoch: u64,
     open_until_ms: u64,
     in_flight: u32,
     trial_successes: u32,
@@ -101,6 +104,7 @@ struct Model {
 #[derive(Clone, Copy, Debug)]
 struct ModelTicket {
     generation: u64,
+    epoch: u64,
     trial: bool,
     passthrough: bool,
 }
@@ -109,6 +113,7 @@ impl Model {
     fn admit(&mut self) -> Result<ModelTicket, Option<u64>> {
         let ticket = |m: &Self, trial| ModelTicket {
             generation: m.generation,
+            epoch: m.epoch,
             trial,
             passthrough: m.state == State::Disabled,
         };
@@ -138,6 +143,7 @@ impl Model {
         self.trial_successes = 0;
         if state != State::Open && state != State::HalfOpen {
             self.consecutive = 0;
+            self.epoch = 0;
             self.ring.clear();
             self.buckets.clear();
         }
@@ -174,7 +180,12 @@ impl Model {
         if outcome == Outcome::Ignored {
             return;
         }
-        self.consecutive = if failed { self.consecutive + 1 } else { 0 };
+        if failed {
+            self.consecutive += 1;
+            self.epoch += 1;
+        } else if ticket.epoch == self.epoch {
+            self.consecutive = 0;
+        }
         let trips = match self.policy {
             ModelPolicy::Consecutive(n) => self.consecutive >= n,
             ModelPolicy::CountRate {
@@ -265,7 +276,7 @@ proptest! {
         let breaker = build(policy, half_open_max, success_threshold, clock);
         let mut model = Model {
             policy, half_open_max, success_threshold, max_hint_ms: 3_000, now_ms: 0,
-            state: State::Closed, generation: 0, consecutive: 0, open_until_ms: 0,
+            state: State::Closed, generation: 0, consecutive: 0, epoch: 0, open_until_ms: 0,
             in_flight: 0, trial_successes: 0, ring: VecDeque::new(), buckets: BTreeMap::new(),
         };
         let mut held: VecDeque<(Permit<'_>, ModelTicket)> = VecDeque::new();

@@ -68,6 +68,27 @@ fn a_success_resets_the_consecutive_count() {
 }
 
 #[test]
+fn a_success_admitted_before_the_latest_failure_does_not_reset_the_count() {
+    // Calls in flight when an outage starts may still succeed after it began.
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    let early = b.try_acquire().expect("admitted before the failures");
+    fail_times(&b, 2);
+    early.record(Outcome::Success);
+    assert_eq!(b.status().consecutive_failures, 2, "stale success ignored");
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_success_admitted_after_the_latest_failure_resets_the_count() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    fail_times(&b, 2);
+    let late = b.try_acquire().expect("admitted after the failures");
+    late.record(Outcome::Success);
+    assert_eq!(b.status().consecutive_failures, 0);
+}
+
+#[test]
 fn ignored_outcomes_neither_trip_nor_reset() {
     let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
     fail_times(&b, 2);

@@ -1,13 +1,16 @@
-//! The assistant pipeline: validate, retrieve, cache, generate through the breaker, fall back.
+//! The assistant pipeline: validate, cache, retrieve, generate through the breaker, fall back.
 //!
 //! 1. Validate the question (a clear error; never reaches the breaker).
-//! 2. Retrieve the top-k excerpts of this user's notes, with the notes generation.
-//! 3. A fresh cache hit for (user, query, model, generation) answers at once.
-//! 4. Otherwise the LLM is asked through the circuit breaker; an answer is cached.
-//! 5. If the LLM is unavailable (open circuit, timeout, connection error, 5xx, 429, no
+//! 2. A fresh cache hit for (user, query, model, the user's notes generation) answers at
+//!    once: reading the generation is all it costs.
+//! 3. Otherwise retrieve the top-k excerpts of this user's notes and ask the LLM through the
+//!    circuit breaker; an answer is cached.
+//! 4. If the LLM is unavailable (open circuit, timeout, connection error, 5xx, 429, no
 //!    token), the answer falls back to the latest cached answer for this user and query
 //!    (`stale_cache`), then the top excerpts (`excerpts`), then
 //!    [`AssistantError::Unavailable`] with the seconds until the breaker's next trial.
+//!    When the breaker refuses the call up front, the stale answer is looked up before any
+//!    search, so answering while open costs a cache lookup.
 
 mod answer;
 mod error;
@@ -15,7 +18,7 @@ mod error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breaker::{CallError, CircuitBreaker, Outcome, Registry, TripPolicy};
+use breaker::{CallError, CircuitBreaker, Outcome, Permit, Registry, TripPolicy};
 use tracing::Instrument;
 
 pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
@@ -134,53 +137,52 @@ impl Assistant {
     async fn answer_in_span(&self, question: Question) -> Result<Answer, AssistantError> {
         let started = Instant::now();
         let (query, k) = validate(&question, self.inner.top_k)?;
-        // The prompt always rests on the configured top-k, so a cached answer does not
-        // depend on how many sources a request asks to see; `k` only trims the sources.
-        let top_k = self.inner.top_k;
-        let retrieved = self.retrieve(&question.user, query, top_k.max(k)).await?;
-        let key = CacheKey::new(
-            &question.user,
-            query,
-            &self.inner.model,
-            retrieved.generation,
-        );
-
+        let user = &question.user;
+        // A fresh hit needs only the notes generation, not a search.
+        let generation = self.generation(user).await?;
+        let key = CacheKey::new(user, query, &self.inner.model, generation);
         if let Some(hit) = self.inner.cache.fresh(&key).await {
             return Ok(self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started));
         }
-        let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(top_k)];
-        let why = match self.generate(query, grounding).await {
-            Ok(text) => {
-                let answer =
-                    self.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started);
-                let entry = CachedAnswer {
-                    answer: text,
-                    sources: retrieved.excerpts,
-                    generation: retrieved.generation,
-                };
-                self.inner.cache.insert(&key, entry).await;
-                return Ok(answer);
+        // The prompt always rests on the configured top-k, so a cached answer does not
+        // depend on how many sources a request asks to see; `k` only trims the sources.
+        let wanted = self.inner.top_k.max(k);
+        let (why, excerpts) = match self.ask_permission() {
+            Err(why) => {
+                // The LLM will not be asked: a stale answer needs no search either.
+                if let Some(answer) = self.stale(&key, &why, k, started).await {
+                    return Ok(answer);
+                }
+                (why, self.retrieve(user, query, wanted).await?.excerpts)
             }
-            Err(why) => why,
+            Ok(permit) => {
+                let retrieved = self.retrieve(user, query, wanted).await?;
+                let grounding =
+                    &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
+                match self.generate(permit, query, grounding).await {
+                    Ok(text) => {
+                        let answer =
+                            self.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started);
+                        let key =
+                            CacheKey::new(user, query, &self.inner.model, retrieved.generation);
+                        let entry = CachedAnswer {
+                            answer: text,
+                            sources: retrieved.excerpts,
+                            generation: retrieved.generation,
+                        };
+                        self.inner.cache.insert(&key, entry).await;
+                        return Ok(answer);
+                    }
+                    Err(why) => {
+                        if let Some(answer) = self.stale(&key, &why, k, started).await {
+                            return Ok(answer);
+                        }
+                        (why, retrieved.excerpts)
+                    }
+                }
+            }
         };
-        if why.is_request_fault() {
-            // Not an outage: the upstream refused this request (a bad token, a prompt it
-            // will not take). Still answer from the fallbacks, but make it loud.
-            tracing::error!(reason = %why, "the LLM refused the request; falling back");
-        } else {
-            tracing::warn!(reason = %why, "LLM unavailable; falling back");
-        }
-
-        if let Some(stale) = self.inner.cache.latest(&key).await {
-            return Ok(self.respond(
-                AnswerSource::StaleCache,
-                &stale.answer,
-                &stale.sources,
-                k,
-                started,
-            ));
-        }
-        let top = &retrieved.excerpts[..retrieved.excerpts.len().min(FALLBACK_EXCERPTS)];
+        let top = &excerpts[..excerpts.len().min(FALLBACK_EXCERPTS)];
         if !top.is_empty() {
             let text = excerpts_answer(top);
             return Ok(self.respond(AnswerSource::Excerpts, &text, top, k, started));
@@ -188,6 +190,51 @@ impl Assistant {
         metrics::record_answer("unavailable");
         tracing::Span::current().record("source", "unavailable");
         Err(self.unavailable(&why))
+    }
+
+    /// Leave to call the LLM, or why not (no LLM configured, or the circuit refuses).
+    fn ask_permission(&self) -> Result<Permit<'_>, Unanswered> {
+        if self.inner.llm.is_none() {
+            return Err(Unanswered::NoLlm);
+        }
+        self.inner
+            .breaker
+            .try_acquire()
+            .map_err(Unanswered::CircuitOpen)
+    }
+
+    /// The first fallback: the latest answer to this question, from any notes generation.
+    async fn stale(
+        &self,
+        key: &CacheKey,
+        why: &Unanswered,
+        k: usize,
+        started: Instant,
+    ) -> Option<Answer> {
+        if why.is_request_fault() {
+            // Not an outage: the upstream refused this request (a bad token, a prompt it
+            // will not take). Still answer from the fallbacks, but make it loud.
+            tracing::error!(reason = %why, "the LLM refused the request; falling back");
+        } else {
+            tracing::warn!(reason = %why, "LLM unavailable; falling back");
+        }
+        let stale = self.inner.cache.latest(key).await?;
+        Some(self.respond(
+            AnswerSource::StaleCache,
+            &stale.answer,
+            &stale.sources,
+            k,
+            started,
+        ))
+    }
+
+    async fn generation(&self, user: &UserId) -> Result<u64, AssistantError> {
+        let user = user.clone();
+        Ok(self
+            .inner
+            .notes
+            .blocking(move |store| store.generation(&user))
+            .await?)
     }
 
     async fn retrieve(
@@ -202,7 +249,13 @@ impl Assistant {
     }
 
     /// Asks the LLM through the breaker.
-    async fn generate(&self, query: &str, excerpts: &[Excerpt]) -> Result<String, Unanswered> {
+    /// Asks the LLM under the breaker's permit.
+    async fn generate(
+        &self,
+        permit: Permit<'_>,
+        query: &str,
+        excerpts: &[Excerpt],
+    ) -> Result<String, Unanswered> {
         let llm = self.inner.llm.as_ref().ok_or(Unanswered::NoLlm)?;
         let prompt = Prompt::grounded(query, excerpts);
         let started = Instant::now();
@@ -210,11 +263,7 @@ impl Assistant {
             Ok(_) => Outcome::Success,
             Err(e) => e.outcome(),
         };
-        let result = self
-            .inner
-            .breaker
-            .call_with(llm.generate(&prompt), classify)
-            .await;
+        let result = permit.run(llm.generate(&prompt), classify).await;
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(text) => {
