@@ -145,35 +145,19 @@ impl AnswerCache {
     /// With Redis attached, a miss here asks Redis, waiting at most
     /// [`RedisCache::DEADLINE`]; a Redis failure is a miss.
     pub async fn fresh(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
-        if let Some(hit) = self.fresh.get(&key.fresh).await {
-            return Some(hit);
-        }
-        // A hit fills moka for a full TTL: the notes generation in the key keeps it true
-        // to the notes; only its lifetime can exceed the one left in Redis.
-        let hit = Arc::new(
-            self.redis
-                .as_ref()?
-                .get(&RedisCache::fresh_key(key))
-                .await?,
-        );
-        self.fresh.insert(key.fresh, Arc::clone(&hit)).await;
-        Some(hit)
+        read_through(&self.fresh, key.fresh, self.redis.as_ref(), || {
+            RedisCache::fresh_key(key)
+        })
+        .await
     }
 
     /// The latest answer for this user, query and model, from any notes generation; asks
     /// Redis on a miss, like [`fresh`](Self::fresh).
     pub async fn latest(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
-        if let Some(hit) = self.latest.get(&key.latest).await {
-            return Some(hit);
-        }
-        let hit = Arc::new(
-            self.redis
-                .as_ref()?
-                .get(&RedisCache::latest_key(key))
-                .await?,
-        );
-        self.latest.insert(key.latest, Arc::clone(&hit)).await;
-        Some(hit)
+        read_through(&self.latest, key.latest, self.redis.as_ref(), || {
+            RedisCache::latest_key(key)
+        })
+        .await
     }
 
     /// Stores an answer under both keys; the Redis write (if any) runs in the background,
@@ -196,6 +180,23 @@ impl std::fmt::Debug for AnswerCache {
             .field("redis", &self.redis)
             .finish()
     }
+}
+
+/// moka first, then Redis; a Redis hit fills moka. It gets a full TTL there: the key (with
+/// the notes generation, for fresh answers) keeps it true to the notes, only its lifetime
+/// can exceed the one left in Redis.
+async fn read_through(
+    local: &Cache<[u8; 32], Arc<CachedAnswer>>,
+    hash: [u8; 32],
+    redis: Option<&RedisCache>,
+    redis_key: impl FnOnce() -> String,
+) -> Option<Arc<CachedAnswer>> {
+    if let Some(hit) = local.get(&hash).await {
+        return Some(hit);
+    }
+    let hit = Arc::new(redis?.get(&redis_key()).await?);
+    local.insert(hash, Arc::clone(&hit)).await;
+    Some(hit)
 }
 
 #[cfg(test)]
