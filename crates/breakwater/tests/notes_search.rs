@@ -358,29 +358,3 @@ fn concurrent_searches_work_while_a_writer_writes() {
     }
     assert_eq!(store.count(&alice).expect("count"), 203);
 }
-
-#[test]
-fn notes_holding_every_word_come_before_notes_holding_some() {
-    let (_dir, store) = open_store();
-    let alice = user("alice");
-    // Ranked on any word, the first note wins: "rye" is as rare as "sourdough" here, and
-    // the first note says "rye" often, in a short note, and in its title.
-    store
-        .create(&alice, "Rye rye", "rye rye rye rye")
-        .expect("created");
-    store
-        .create(
-            &alice,
-            "Both",
-            "notes on baking: a rye loaf made with a sourdough starter, kept warm overnight",
-        )
-        .expect("created");
-
-    let found = store.search(&alice, "rye sourdough", 1).expect("search");
-    assert_eq!(found.excerpts[0].title, "Both");
-
-    // Too few notes hold every word: notes holding any of them fill the list.
-    let found = store.search(&alice, "rye sourdough", 2).expect("search");
-    let titles: Vec<&str> = found.excerpts.iter().map(|e| e.title.as_str()).collect();
-    assert_eq!(titles.len(), 2, "{titles:?}");
-}

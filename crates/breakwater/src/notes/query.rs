@@ -2,10 +2,9 @@
 //!
 //! User text is never handed to FTS5 as query syntax: quotes, `AND`/`OR`/`NOT`, `NEAR(`,
 //! `*`, `^`, `column:` filters and parentheses would otherwise be operators, and a stray one
-//! is a syntax error. Instead the question is cut into alphanumeric words and each word becomes
-//! a quoted phrase; the search joins them with `AND` (notes holding every word), then, if
-//! those are too few, with `OR`, so bm25 ranks notes by how many and how rare the matched
-//! words are.
+//! is a syntax error. Instead the question is cut into alphanumeric words, each word becomes
+//! a quoted phrase, and the phrases are joined with `OR` so bm25 ranks notes by how many and
+//! how rare the matched words are.
 
 /// At most this many distinct words are searched for; the rest of a long question is ignored.
 pub(crate) const MAX_QUERY_TOKENS: usize = 32;
@@ -22,11 +21,11 @@ const STOPWORDS: &[&str] = &[
     "who", "why", "will", "with", "would", "you", "your",
 ];
 
-/// The question's searchable words as quoted FTS5 phrases, or `None` when there are none.
+/// The FTS5 `MATCH` expression for `query`, or `None` when it holds no searchable word.
 ///
 /// Each word is made only of characters for which `char::is_alphanumeric` holds, so it can
-/// contain no `"` and is always a valid quoted phrase, safe to join with `AND` or `OR`.
-pub(crate) fn query_phrases(query: &str) -> Option<Vec<String>> {
+/// contain no `"` and is always a valid quoted phrase.
+pub(crate) fn match_expression(query: &str) -> Option<String> {
     let mut tokens: Vec<String> = Vec::new();
     for word in query.split(|c: char| !c.is_alphanumeric()) {
         if word.is_empty() || word.chars().count() > MAX_TOKEN_CHARS {
@@ -44,16 +43,13 @@ pub(crate) fn query_phrases(query: &str) -> Option<Vec<String>> {
     if tokens.is_empty() {
         return None;
     }
-    Some(tokens.iter().map(|t| format!("\"{t}\"")).collect())
+    let phrases: Vec<String> = tokens.iter().map(|t| format!("\"{t}\"")).collect();
+    Some(phrases.join(" OR "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn match_expression(query: &str) -> Option<String> {
-        query_phrases(query).map(|phrases| phrases.join(" OR "))
-    }
 
     #[test]
     fn words_become_quoted_phrases_joined_by_or() {

@@ -4,7 +4,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::NotesError;
-use super::query::query_phrases;
+use super::query::match_expression;
 use super::schema::owner_token;
 use super::store::{NotesStore, read_generation, to_sql_int};
 use crate::user::UserId;
@@ -54,23 +54,37 @@ impl NotesStore {
         // A deferred transaction pins one WAL snapshot from its first read to its end.
         let tx = conn.transaction()?;
         let generation = read_generation(&tx, user)?;
-        let Some(phrases) = query_phrases(query) else {
+        let Some(words) = match_expression(query) else {
             return Ok(SearchResult {
                 generation,
                 excerpts: Vec::new(),
             });
         };
-        // Only this user's notes take part in the ranking (the join checks again). Notes
-        // holding every word come first, and finding k of them is cheap: few notes match
-        // them all, so few are ranked. Only when they are too few are notes holding any
-        // word ranked (measured: most of a search's time is bm25 over the matches).
-        let owner = owner_token(user.as_str());
-        let every = format!("owner : \"{owner}\" AND ({})", phrases.join(" AND "));
-        let mut excerpts = ranked(&tx, &every, user, k)?;
-        if excerpts.len() < k && phrases.len() > 1 {
-            let any = format!("owner : \"{owner}\" AND ({})", phrases.join(" OR "));
-            excerpts = ranked(&tx, &any, user, k)?;
-        }
+        // Only this user's notes take part in the ranking; the join below checks again.
+        let expression = format!("owner : \"{}\" AND ({words})", owner_token(user.as_str()));
+        let excerpts = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT n.id, n.title,
+                        snippet(notes_fts, 1, '', '', '…', ?4),
+                        -bm25(notes_fts, 2.0, 1.0, 0.0) AS score
+                 FROM notes_fts JOIN notes AS n ON n.rowid = notes_fts.rowid
+                 WHERE notes_fts MATCH ?1 AND n.user_id = ?2
+                 ORDER BY score DESC, n.rowid DESC
+                 LIMIT ?3",
+            )?;
+            stmt.query_map(
+                params![expression, user.as_str(), to_sql_int(k), EXCERPT_TOKENS],
+                |row| {
+                    Ok(Excerpt {
+                        note_id: row.get(0)?,
+                        title: row.get(1)?,
+                        excerpt: row.get(2)?,
+                        score: row.get(3)?,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?
+        };
         tx.commit()?;
         tracing::debug!(user = %user, generation, found = excerpts.len(), "searched notes");
         Ok(SearchResult {
@@ -78,34 +92,4 @@ impl NotesStore {
             excerpts,
         })
     }
-}
-
-/// The top `k` notes of `user` for an FTS5 `expression`, with their excerpts.
-fn ranked(
-    tx: &rusqlite::Transaction<'_>,
-    expression: &str,
-    user: &UserId,
-    k: usize,
-) -> Result<Vec<Excerpt>, NotesError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT n.id, n.title,
-                snippet(notes_fts, 1, '', '', '…', ?4),
-                -bm25(notes_fts, 2.0, 1.0, 0.0) AS score
-         FROM notes_fts JOIN notes AS n ON n.rowid = notes_fts.rowid
-         WHERE notes_fts MATCH ?1 AND n.user_id = ?2
-         ORDER BY score DESC, n.rowid DESC
-         LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![expression, user.as_str(), to_sql_int(k), EXCERPT_TOKENS],
-        |row| {
-            Ok(Excerpt {
-                note_id: row.get(0)?,
-                title: row.get(1)?,
-                excerpt: row.get(2)?,
-                score: row.get(3)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
