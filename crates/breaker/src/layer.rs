@@ -3,17 +3,18 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tower::{Layer, Service};
 
 use crate::breaker::{CircuitBreaker, OwnedPermit};
-use crate::classify::{Classify, DefaultClassifier};
+use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::error::{CallError, Rejected};
 
 /// Wraps a service so every request goes through a [`CircuitBreaker`].
 ///
-/// The breaker's call timeout is not applied here: put `tower::timeout::TimeoutLayer`
-/// inside this layer and classify its error as a failure (the default classifier does).
+/// The breaker's call timeout applies here as in [`CircuitBreaker::call`]: a request past
+/// it is abandoned with [`CallError::Timeout`] and counted as a failure.
 ///
 /// ```
 /// use tower::{Service, ServiceBuilder, ServiceExt};
@@ -90,6 +91,8 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let state = match self.breaker.try_acquire_owned() {
             Ok(permit) => Inner::Running {
+                limit: self.breaker.call_timeout().unwrap_or_default(),
+                deadline: self.breaker.call_timeout().map(tokio::time::sleep),
                 future: self.inner.call(request),
                 permit: Some(permit),
                 classify: self.classify.clone(),
@@ -114,7 +117,13 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = InnerProj]
     enum Inner<F, C> {
-        Running { #[pin] future: F, permit: Option<OwnedPermit>, classify: C },
+        Running {
+            #[pin] future: F,
+            #[pin] deadline: Option<tokio::time::Sleep>,
+            limit: Duration,
+            permit: Option<OwnedPermit>,
+            classify: C,
+        },
         Rejected { rejected: Option<Rejected> },
     }
 }
@@ -134,10 +143,21 @@ where
             },
             InnerProj::Running {
                 future,
+                deadline,
+                limit,
                 permit,
                 classify,
             } => {
-                let result = std::task::ready!(future.poll(cx));
+                let Poll::Ready(result) = future.poll(cx) else {
+                    let timed_out = deadline.as_pin_mut().is_some_and(|d| d.poll(cx).is_ready());
+                    if timed_out {
+                        if let Some(permit) = permit.take() {
+                            permit.record(Outcome::Failure);
+                        }
+                        return Poll::Ready(Err(CallError::Timeout(*limit)));
+                    }
+                    return Poll::Pending;
+                };
                 if let Some(permit) = permit.take() {
                     permit.record(classify.classify(&result));
                 }

@@ -100,3 +100,19 @@ async fn dropping_a_response_future_releases_the_trial_permit() {
         .expect("trial admitted");
     assert_eq!(breaker.state(), State::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_breakers_call_timeout_applies_to_the_layer_and_counts_as_a_failure() {
+    let breaker = CircuitBreaker::builder("svc")
+        .trip_policy(TripPolicy::consecutive_failures(1))
+        .call_timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid");
+    let mut svc = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .service_fn(|_: ()| std::future::pending::<Result<(), Infallible>>());
+    let r = svc.ready().await.expect("ready").call(()).await;
+    assert!(matches!(r, Err(CallError::Timeout(d)) if d == Duration::from_secs(2)));
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(breaker.status().failures, 1);
+}
