@@ -81,7 +81,7 @@ pub struct Cli {
     )]
     pub reset_timeout: Option<String>,
 
-    /// Redis for the shared answer cache and breaker state (REDIS_URL; "" turns it off)
+    /// Redis for the shared answer cache (REDIS_URL; "" turns it off)
     #[arg(long, global = true, value_name = "URL", help_heading = CONFIG)]
     pub redis_url: Option<String>,
 

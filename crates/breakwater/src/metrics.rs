@@ -124,7 +124,7 @@ impl Listener for BreakerMetrics {
         match to {
             State::Open | State::ForcedOpen => tracing::warn!(
                 breaker, from = %from, to = %to, reason = reason.as_str(),
-                "circuit opened: failing fast, answers fall back to cache and excerpts"
+                "circuit opened: calls fail fast until the next trial"
             ),
             _ => tracing::info!(
                 breaker, from = %from, to = %to, reason = reason.as_str(),

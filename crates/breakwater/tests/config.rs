@@ -119,7 +119,7 @@ fn every_variable_is_parsed() {
         ("CIRCUIT_BREAKER_NAME", "chat-upstream"),
         ("BREAKWATER_CACHE_CAPACITY", "42"),
         ("BREAKWATER_CACHE_TTL_SECONDS", "90"),
-        ("REDIS_URL", "rediss://cache.internal:6380/0"),
+        ("REDIS_URL", "redis://cache.internal:6380/0"),
         ("BREAKWATER_LOG_FORMAT", "json"),
         ("RUST_LOG", "breakwater=debug,tower_http=warn"),
     ]);
@@ -149,7 +149,7 @@ fn every_variable_is_parsed() {
     assert_eq!(config.cache.ttl, Duration::from_secs(90));
     assert_eq!(
         config.redis_url.as_deref(),
-        Some("rediss://cache.internal:6380/0")
+        Some("redis://cache.internal:6380/0")
     );
     assert_eq!(config.log.format, LogFormat::Json);
     assert_eq!(config.log.filter, "breakwater=debug,tower_http=warn");
@@ -202,14 +202,19 @@ fn surrounding_whitespace_is_ignored() {
 }
 
 #[test]
-fn redis_url_accepts_redis_rediss_and_unix_schemes() {
-    for url in [
-        "redis://localhost:6379",
-        "rediss://user:pw@host:6380/1",
-        "unix:///run/redis.sock",
-    ] {
+fn redis_url_accepts_redis_and_unix_schemes() {
+    for url in ["redis://user:pw@host:6380/1", "unix:///run/redis.sock"] {
         assert_eq!(parse(&[("REDIS_URL", url)]).redis_url.as_deref(), Some(url));
     }
+}
+
+#[test]
+fn tls_redis_and_the_reserved_breaker_name_stop_start_up() {
+    // This build has no TLS for Redis: better refused at start than silently unshared.
+    let err = reject(&[("REDIS_URL", "rediss://host:6380")]);
+    assert!(err.to_string().contains("rediss://"), "{err}");
+    let err = reject(&[("CIRCUIT_BREAKER_NAME", "redis")]);
+    assert!(err.to_string().contains("CIRCUIT_BREAKER_NAME"), "{err}");
 }
 
 #[test]

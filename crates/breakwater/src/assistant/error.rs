@@ -42,6 +42,9 @@ pub enum AssistantBuildError {
     /// The LLM client could not be built.
     #[error(transparent)]
     Llm(#[from] LlmError),
+    /// The shared cache's Redis client could not be built from `REDIS_URL`.
+    #[error(transparent)]
+    Redis(#[from] crate::cache::RedisCacheError),
 }
 
 /// Why the LLM gave no answer this time (the cause the fallback chain reports).

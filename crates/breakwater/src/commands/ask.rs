@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use crate::http::ApiError;
 use anyhow::Context as _;
-use serde_json::json;
 
 use super::{EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::assistant::{Answer, Assistant, AssistantError, Question};
@@ -26,22 +26,21 @@ pub(super) async fn run(config: &Config, args: &AskArgs) -> anyhow::Result<ExitC
     match assistant.answer(question).await {
         Ok(answer) if args.json => println!("{}", serde_json::to_string_pretty(&answer)?),
         Ok(answer) => print!("{}", render(&answer)),
-        Err(AssistantError::Unavailable {
-            retry_after_seconds,
-            detail,
-            circuit,
-        }) => {
+        Err(unavailable @ AssistantError::Unavailable { .. }) => {
+            let error = ApiError::from(unavailable);
             if args.json {
-                let body = json!({
-                    "error": "service_unavailable",
-                    "detail": detail,
-                    "retry_after_seconds": retry_after_seconds,
-                    "circuit": circuit,
-                });
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                // The same body the HTTP API answers with.
+                println!("{}", serde_json::to_string_pretty(&error.body())?);
             }
-            eprintln!("breakwater: no answer: {detail}");
-            eprintln!("breakwater: retry after {retry_after_seconds} s");
+            if let ApiError::Unavailable {
+                retry_after_seconds,
+                detail,
+                ..
+            } = &error
+            {
+                eprintln!("breakwater: no answer: {detail}");
+                eprintln!("breakwater: retry after {retry_after_seconds} s");
+            }
             return Ok(ExitCode::from(EXIT_UNAVAILABLE));
         }
         Err(AssistantError::Invalid { field, reason }) => {

@@ -37,7 +37,7 @@
 //! | `CIRCUIT_BREAKER_TIMEOUT_SECONDS` | `30` | per-call deadline for the upstream |
 //! | `CIRCUIT_BREAKER_RESET_TIMEOUT` | `60` | seconds open before a trial call |
 //! | `CIRCUIT_BREAKER_NAME` | `huggingface` | breaker name in status and metrics |
-//! | `REDIS_URL` | unset | `redis://`, `rediss://` or `unix://`: shared answer cache and breaker state |
+//! | `REDIS_URL` | unset | `redis://` or `unix://`: shared answer cache (breaker state stays per replica) |
 //! | `BREAKWATER_ENV` | unset | `development` or `production`: also read `.env.$BREAKWATER_ENV` |
 //! | `BREAKWATER_CACHE_CAPACITY` | `10000` | answers kept in the in-process cache (≥ 1) |
 //! | `BREAKWATER_CACHE_TTL_SECONDS` | `3600` | how long a cached answer stays fresh |

@@ -134,6 +134,12 @@ pub(super) fn breaker_name(s: &str) -> Result<String, String> {
     if s.is_empty() || s.chars().any(char::is_control) {
         return Err("expected a non-empty name without control characters".to_owned());
     }
+    // The shared cache's own breaker has this name; two breakers must not share one.
+    if s == crate::cache::RedisCache::BREAKER_NAME {
+        return Err(format!(
+            "`{s}` is the shared cache's breaker; choose another name"
+        ));
+    }
     Ok(s.to_owned())
 }
 
@@ -147,12 +153,15 @@ pub(super) fn token(s: &str) -> Result<String, String> {
 
 pub(super) fn redis_url(s: &str) -> Result<String, String> {
     let lower = s.to_ascii_lowercase();
-    let rest = ["redis://", "rediss://", "unix://"]
+    if lower.starts_with("rediss://") {
+        return Err("TLS to Redis (rediss://) is not built in; use redis:// or unix://".to_owned());
+    }
+    let rest = ["redis://", "unix://"]
         .iter()
         .find_map(|scheme| lower.strip_prefix(scheme));
     match rest {
         Some(rest) if !rest.is_empty() => Ok(s.to_owned()),
-        _ => Err("expected a URL starting with redis://, rediss:// or unix://".to_owned()),
+        _ => Err("expected a URL starting with redis:// or unix://".to_owned()),
     }
 }
 

@@ -110,7 +110,8 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> Value {
+    /// The JSON body every error response carries (also printed by `breakwater ask --json`).
+    pub fn body(&self) -> Value {
         let mut body = json!({ "error": self.code(), "detail": self.to_string() });
         match self {
             ApiError::Invalid {
@@ -124,9 +125,8 @@ impl ApiError {
                 body["retry_after_seconds"] = json!(retry_after_seconds);
                 body["circuit"] = serde_json::to_value(circuit).unwrap_or(Value::Null);
             }
-            ApiError::Internal(cause) => {
-                // The cause may hold paths or SQL: log it, send a generic sentence.
-                tracing::error!(%cause, "request failed");
+            ApiError::Internal(_) => {
+                // The cause may hold paths or SQL: it goes to the log, not to the client.
                 body["detail"] = json!("internal error; the cause is in the server log");
             }
             _ => {}
@@ -137,6 +137,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
         let mut response = (self.status_code(), Json(self.body())).into_response();
         let headers = response.headers_mut();
         match &self {
