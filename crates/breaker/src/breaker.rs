@@ -8,6 +8,7 @@ use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::clock::Clock;
 use crate::error::{BuildError, CallError, Rejected};
 use crate::events::{Listener, Transition};
+use crate::limit::InFlightLimit;
 use crate::policy::{Backoff, TripPolicy, Window};
 use crate::state::{MAX_A, MAX_B, Machine, Settings, State, Ticket};
 use crate::status::Status;
@@ -200,9 +201,9 @@ impl Permit<'_> {
     {
         let result = match self.machine.settings.call_timeout {
             None => future.await,
-            Some(limit) => match tokio::time::timeout(limit, future).await {
-                Ok(result) => result,
-                Err(_elapsed) => {
+            Some(limit) => match self.machine.clock.timeout(limit, future).await {
+                Some(result) => result,
+                None => {
                     self.record(Outcome::Failure);
                     return Err(CallError::Timeout(limit));
                 }
@@ -275,6 +276,7 @@ impl Builder {
                 slow_call_nanos: 0,
                 call_timeout: None,
                 max_retry_hint: Duration::from_secs(300),
+                in_flight: InFlightLimit::Off,
             },
             clock: Clock::system(),
             listeners: Vec::new(),
@@ -329,6 +331,14 @@ impl Builder {
     /// (default 5 min).
     pub fn max_retry_hint(mut self, cap: Duration) -> Self {
         self.settings.max_retry_hint = cap;
+        self
+    }
+
+    /// A bound on calls in flight on a closed circuit (default: none). A call beyond it
+    /// is rejected at once ([`Rejected::is_shed`]), counted as rejected, not as a failure.
+    /// Trial calls are bounded by `half_open_max_calls` instead.
+    pub fn max_in_flight(mut self, limit: InFlightLimit) -> Self {
+        self.settings.in_flight = limit;
         self
     }
 
@@ -414,6 +424,9 @@ impl Builder {
         }
         if s.success_threshold == 0 || s.success_threshold > MAX_B {
             return fail("success_threshold", "must be 1..=65535");
+        }
+        if let Err(reason) = s.in_flight.validate() {
+            return fail("max_in_flight", reason);
         }
         if s.call_timeout == Some(Duration::ZERO) {
             return fail("call_timeout", "must be longer than zero");

@@ -1,7 +1,12 @@
 //! The time source: a cheap monotonic clock that tests can drive by hand.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
 
 /// Tick of the [`Clock::coarse`] clock.
 const COARSE_TICK: Duration = Duration::from_millis(1);
@@ -19,18 +24,30 @@ pub struct Clock {
     wall_origin: SystemTime,
     /// Read the time kept by a background thread instead of the CPU counter.
     coarse: bool,
+    /// Admission stamps may come from the background thread's time (it is running).
+    stamps_coarse: bool,
+    /// A manual clock's hand, which wakes the clock's sleepers when it moves.
+    hand: Option<ManualClock>,
 }
 
 /// The handle that moves a [`Clock::manual`] clock forward.
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     mock: Arc<quanta::Mock>,
+    moved: Arc<Notify>,
 }
 
 impl Clock {
     /// The real monotonic clock.
+    ///
+    /// Calls are stamped on admission with the time kept by the background thread of
+    /// [`Clock::coarse`] (started on first use), since a counter read per call would
+    /// double the closed path's cost; state changes and rejections read the counter.
     pub fn system() -> Self {
-        Self::from_source(quanta::Clock::new())
+        Self {
+            stamps_coarse: upkeep_running(),
+            ..Self::from_source(quanta::Clock::new())
+        }
     }
 
     /// The monotonic clock as last read by a background thread every `COARSE_TICK`
@@ -39,15 +56,13 @@ impl Clock {
     /// the price of trials starting up to a tick late. The thread is started once per
     /// process, on first use, and runs until the process ends.
     pub fn coarse() -> Self {
-        static UPKEEP: OnceLock<Option<quanta::Handle>> = OnceLock::new();
-        let running = UPKEEP
-            .get_or_init(|| quanta::Upkeep::new(COARSE_TICK).start().ok())
-            .is_some();
+        // Without the thread (it could not start) the coarse time would never move:
+        // fall back to the precise clock.
+        let running = upkeep_running();
         Self {
-            // Without the thread (it could not start) the coarse time would never move:
-            // fall back to the precise clock.
             coarse: running,
-            ..Self::system()
+            stamps_coarse: running,
+            ..Self::from_source(quanta::Clock::new())
         }
     }
 
@@ -61,7 +76,17 @@ impl Clock {
     /// ```
     pub fn manual() -> (Self, ManualClock) {
         let (source, mock) = quanta::Clock::mock();
-        (Self::from_source(source), ManualClock { mock })
+        let hand = ManualClock {
+            mock,
+            moved: Arc::new(Notify::new()),
+        };
+        let clock = Self {
+            // A mock's recent time is its time.
+            stamps_coarse: true,
+            hand: Some(hand.clone()),
+            ..Self::from_source(source)
+        };
+        (clock, hand)
     }
 
     fn from_source(source: quanta::Clock) -> Self {
@@ -71,6 +96,8 @@ impl Clock {
             origin,
             wall_origin: SystemTime::now(),
             coarse: false,
+            stamps_coarse: false,
+            hand: None,
         }
     }
 
@@ -92,10 +119,74 @@ impl Clock {
         now.saturating_duration_since(self.origin).as_nanos() as u64
     }
 
+    /// An admission stamp: the time to within one `COARSE_TICK`, for ordering calls by
+    /// when they were admitted. A memory load, on every clock.
+    #[inline]
+    pub(crate) fn stamp_nanos(&self) -> u64 {
+        let now = if self.stamps_coarse {
+            self.source.recent()
+        } else {
+            self.source.now()
+        };
+        now.saturating_duration_since(self.origin).as_nanos() as u64
+    }
+
+    /// A future that completes once `duration` has passed on this clock: a tokio timer
+    /// (which tokio's paused time drives in tests), or, on a manual clock, when
+    /// [`ManualClock::advance`] moves it past the deadline. Call timeouts use it, so they
+    /// run on the same clock as the rest of the breaker.
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        let inner = match &self.hand {
+            None => SleepInner::Timer {
+                timer: tokio::time::sleep(duration),
+            },
+            Some(hand) => {
+                let (clock, moved) = (self.clone(), Arc::clone(&hand.moved));
+                let deadline = self.now_nanos().saturating_add(duration.as_nanos() as u64);
+                SleepInner::Manual {
+                    wait: Box::pin(async move {
+                        loop {
+                            // Registered before the check, so an advance in between wakes it.
+                            let moved = moved.notified();
+                            tokio::pin!(moved);
+                            moved.as_mut().enable();
+                            if clock.now_nanos() >= deadline {
+                                return;
+                            }
+                            moved.await;
+                        }
+                    }),
+                }
+            }
+        };
+        Sleep { inner }
+    }
+
+    /// Runs `future` until it completes (`Some`) or `limit` passes on this clock (`None`).
+    pub async fn timeout<F: Future>(&self, limit: Duration, future: F) -> Option<F::Output> {
+        let sleep = self.sleep(limit);
+        tokio::pin!(future, sleep);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            sleep.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
     /// The wall-clock time of a timestamp taken from this clock (for status reports).
     pub(crate) fn wall_time(&self, nanos: u64) -> SystemTime {
         self.wall_origin + Duration::from_nanos(nanos)
     }
+}
+
+/// Starts the process-wide thread that keeps the coarse time, once; whether it runs.
+fn upkeep_running() -> bool {
+    static UPKEEP: OnceLock<Option<quanta::Handle>> = OnceLock::new();
+    UPKEEP
+        .get_or_init(|| quanta::Upkeep::new(COARSE_TICK).start().ok())
+        .is_some()
 }
 
 impl Default for Clock {
@@ -105,8 +196,42 @@ impl Default for Clock {
 }
 
 impl ManualClock {
-    /// Moves the clock forward.
+    /// Moves the clock forward, waking whatever sleeps on it.
     pub fn advance(&self, by: Duration) {
         self.mock.increment(by);
+        self.moved.notify_waiters();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Clock::sleep`].
+    pub struct Sleep {
+        #[pin]
+        inner: SleepInner,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = SleepProj]
+    enum SleepInner {
+        Timer { #[pin] timer: tokio::time::Sleep },
+        Manual { wait: Pin<Box<dyn Future<Output = ()> + Send + Sync>> },
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project().inner.project() {
+            SleepProj::Timer { timer } => timer.poll(cx),
+            SleepProj::Manual { wait } => wait.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sleep")
     }
 }

@@ -11,15 +11,27 @@ use crate::State;
 /// the honest value for an HTTP `Retry-After`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct Rejected {
-    /// The state that refused the call (`open`, `half_open` or `forced_open`).
+    /// The state that refused the call (`open`, `half_open` or `forced_open`; `closed`
+    /// when the in-flight bound shed it).
     pub state: State,
     /// Time until the breaker lets a trial call through; `None` when an operator forced it
     /// open and no trial is scheduled. In `half_open` it is zero: a trial is under way.
     pub retry_after: Option<Duration>,
 }
 
+impl Rejected {
+    /// The circuit is closed but the bound on calls in flight was reached: the call was
+    /// shed, not refused for an outage.
+    pub fn is_shed(&self) -> bool {
+        self.state == State::Closed
+    }
+}
+
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_shed() {
+            return f.write_str("too many calls in flight to the upstream: call shed");
+        }
         write!(f, "circuit breaker is {}: call rejected", self.state)?;
         match self.retry_after {
             Some(d) => write!(f, ", next trial in {:.3}s", d.as_secs_f64()),

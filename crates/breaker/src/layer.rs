@@ -9,6 +9,7 @@ use tower::{Layer, Service};
 
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Classify, DefaultClassifier, Outcome};
+use crate::clock::Sleep;
 use crate::error::{CallError, Rejected};
 
 /// Wraps a service so every request goes through a [`CircuitBreaker`].
@@ -92,7 +93,10 @@ where
         let state = match self.breaker.try_acquire_owned() {
             Ok(permit) => Inner::Running {
                 limit: self.breaker.call_timeout().unwrap_or_default(),
-                deadline: self.breaker.call_timeout().map(tokio::time::sleep),
+                deadline: self
+                    .breaker
+                    .call_timeout()
+                    .map(|d| self.breaker.clock().sleep(d)),
                 future: self.inner.call(request),
                 permit: Some(permit),
                 classify: self.classify.clone(),
@@ -119,7 +123,7 @@ pin_project_lite::pin_project! {
     enum Inner<F, C> {
         Running {
             #[pin] future: F,
-            #[pin] deadline: Option<tokio::time::Sleep>,
+            #[pin] deadline: Option<Sleep>,
             limit: Duration,
             permit: Option<OwnedPermit>,
             classify: C,

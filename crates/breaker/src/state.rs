@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::counters::{Count, Counters};
 use crate::error::Rejected;
 use crate::events::{Event, Listener, Transition};
+use crate::limit::{InFlightLimit, Limiter};
 use crate::policy::{Backoff, TripPolicy};
 use crate::window::SlidingWindow;
 
@@ -108,8 +109,7 @@ impl Word {
     fn a(self) -> u32 {
         ((self.0 >> A_SHIFT) & u64::from(MAX_A)) as u32
     }
-    /// Closed: the failure epoch, bumped (wrapping) by every failure. Half-open: trials that
-    /// succeeded.
+    /// Half-open: trials that succeeded. Zero in every other state.
     fn b(self) -> u32 {
         ((self.0 >> B_SHIFT) & u64::from(MAX_B)) as u32
     }
@@ -120,10 +120,6 @@ impl Word {
     fn with_b(self, b: u32) -> Self {
         let b = u64::from(b.min(MAX_B));
         Self((self.0 & !(u64::from(MAX_B) << B_SHIFT)) | (b << B_SHIFT))
-    }
-    /// The word with the `b` count cleared.
-    fn without_b(self) -> Self {
-        self.with_b(0)
     }
     /// Same state and generation: only the counts may differ.
     fn same_epoch(self, other: Self) -> bool {
@@ -151,15 +147,18 @@ pub(crate) struct Settings {
     pub slow_call_nanos: u64,
     pub call_timeout: Option<Duration>,
     pub max_retry_hint: Duration,
+    pub in_flight: InFlightLimit,
 }
 
 /// What admitted a call; handed back with its outcome. Two words, so it travels in
 /// registers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
-    /// The generation, shifted left by two, or'ed with the `TicketKind`.
+    /// Low to high: the `TicketKind` (2 bits), whether the in-flight bound holds a place
+    /// for the call (1 bit), the generation (21 bits), the place's number (40 bits).
     id: u64,
-    /// Clock reading at admission, taken only when slow calls are tracked.
+    /// When the call was admitted: a precise reading when slow calls are timed, else an
+    /// admission stamp ([`Clock::stamp_nanos`]); orders calls for the failure run.
     started: u64,
 }
 
@@ -172,16 +171,27 @@ enum TicketKind {
     Passthrough = 2,
 }
 
+const LIMITED: u64 = 1 << 2;
+const TICKET_GEN_SHIFT: u32 = 3;
+const TICKET_GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+const PLACE_SHIFT: u32 = TICKET_GEN_SHIFT + (64 - GEN_SHIFT);
+
 impl Ticket {
     fn new(kind: TicketKind, word: Word, started: u64) -> Self {
         Self {
-            id: word.generation() << EPOCH_BITS_END | u64::from(word.b()) << 2 | kind as u64,
+            id: word.generation() << TICKET_GEN_SHIFT | kind as u64,
             started,
         }
     }
-    /// Closed: the word's failure epoch when the call was admitted.
-    fn epoch(self) -> u32 {
-        ((self.id >> 2) & u64::from(MAX_B)) as u32
+    /// The ticket of a call that holds place `place` of the in-flight bound.
+    fn limited(self, place: u64) -> Self {
+        Self {
+            id: self.id | LIMITED | place << PLACE_SHIFT,
+            ..self
+        }
+    }
+    fn place(self) -> Option<u64> {
+        (self.id & LIMITED != 0).then_some(self.id >> PLACE_SHIFT)
     }
     fn kind(self) -> TicketKind {
         match self.id & 3 {
@@ -191,12 +201,9 @@ impl Ticket {
         }
     }
     fn generation(self) -> u64 {
-        self.id >> EPOCH_BITS_END
+        (self.id >> TICKET_GEN_SHIFT) & TICKET_GEN_MASK
     }
 }
-
-/// Where the failure epoch ends in a ticket's id (2 kind bits, then 16 epoch bits).
-const EPOCH_BITS_END: u32 = 2 + B_BITS;
 
 /// Rarely-changing facts kept beside the word, guarded by the transition mutex.
 struct History {
@@ -238,12 +245,17 @@ pub(crate) struct Machine {
     word: AtomicU64,
     /// Clock reading at which an open circuit admits its first trial.
     open_until: AtomicU64,
+    /// Closed with failures counted: when the earliest-admitted failing call of the run was
+    /// admitted. Only a success admitted no earlier than that ends the run.
+    run_since: AtomicU64,
     window: Option<SlidingWindow>,
     /// No slow-call timing and no window: a success on a clean closed circuit needs no
     /// work beyond counting.
     plain_success: bool,
     history: Mutex<History>,
     listeners: Box<[Arc<dyn Listener>]>,
+    /// The bound on calls in flight, when there is one.
+    pub(crate) limiter: Option<Limiter>,
 }
 
 impl Machine {
@@ -265,7 +277,9 @@ impl Machine {
             &name,
         );
         let plain_success = settings.slow_call_nanos == 0 && window.is_none();
+        let limiter = Limiter::new(settings.in_flight);
         Self {
+            limiter,
             plain_success,
             name: name.into_boxed_str(),
             settings,
@@ -273,6 +287,7 @@ impl Machine {
             counters: Counters::new(),
             word: AtomicU64::new(Word::new(initial, 0).0),
             open_until: AtomicU64::new(0),
+            run_since: AtomicU64::new(0),
             window,
             history: Mutex::new(History {
                 trips: 0,
@@ -295,10 +310,24 @@ impl Machine {
         // Acquire pairs with the transition's release, so an `Open` word is read with
         // the `open_until` that was stored before it.
         let current = Word(self.word.load(Acquire));
-        if current.state_is(State::Closed) {
+        if current.state_is(State::Closed) && self.limiter.is_none() {
             return Ok(self.ticket(TicketKind::Closed, current));
         }
         self.acquire_not_closed(current)
+    }
+
+    /// A call on a closed circuit, within the in-flight bound if there is one.
+    #[inline(never)]
+    fn acquire_closed(&self, current: Word) -> Result<Ticket, Rejected> {
+        let ticket = self.ticket(TicketKind::Closed, current);
+        let Some(limiter) = &self.limiter else {
+            return Ok(ticket);
+        };
+        match limiter.admit(self.clock.now_nanos()) {
+            Some(place) => Ok(ticket.limited(place)),
+            // Shed, not failed: the circuit stays closed and the caller falls back at once.
+            None => Err(self.reject(State::Closed, Some(Duration::ZERO))),
+        }
     }
 
     #[inline(never)]
@@ -320,7 +349,7 @@ impl Machine {
     fn acquire_slow(&self, mut current: Word) -> Result<Ticket, Rejected> {
         loop {
             match current.state() {
-                State::Closed => return Ok(self.ticket(TicketKind::Closed, current)),
+                State::Closed => return self.acquire_closed(current),
                 State::Disabled => return Ok(self.ticket(TicketKind::Passthrough, current)),
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
                 State::Open => {
@@ -360,7 +389,7 @@ impl Machine {
         let started = if self.settings.slow_call_nanos > 0 {
             self.start_time()
         } else {
-            0
+            self.clock.stamp_nanos()
         };
         Ticket::new(kind, word, started)
     }
@@ -386,10 +415,9 @@ impl Machine {
         // The common case, kept small enough to inline: a success on a closed circuit
         // with no failures to forget and nothing timed or windowed changes no state.
         if outcome == Outcome::Success
-            && ticket.id & 3 == TicketKind::Closed as u64
+            && ticket.id & (3 | LIMITED) == TicketKind::Closed as u64
             && self.plain_success
-            && Word(self.word.load(Acquire)).without_b()
-                == Word::new(State::Closed, ticket.generation())
+            && Word(self.word.load(Acquire)) == Word::new(State::Closed, ticket.generation())
         {
             self.counters.add(Count::Success);
             if !self.listeners.is_empty() {
@@ -403,6 +431,9 @@ impl Machine {
     #[inline(never)]
     fn complete_any(&self, ticket: Ticket, outcome: Outcome) {
         let outcome = self.slow_call_is_failure(ticket, outcome);
+        if let (Some(limiter), Some(place)) = (&self.limiter, ticket.place()) {
+            limiter.release(place, self.clock.now_nanos(), outcome == Outcome::Success);
+        }
         let (count, event) = match outcome {
             Outcome::Success => (Count::Success, Event::Success),
             Outcome::Failure | Outcome::RetryAfter(_) => (Count::Failure, Event::Failure),
@@ -439,16 +470,20 @@ impl Machine {
             if current.state() != State::Closed || current.generation() != ticket.generation() {
                 return; // admitted before a transition: too late to count
             }
+            // Consecutive in admission order: a run of failures ends only with a success
+            // admitted no earlier than the run's earliest-admitted failure. Calls in flight
+            // when an outage starts were admitted before every failure of it, so their late
+            // successes do not hold the circuit closed; under steady load a success admitted
+            // after a failing call ends its run, as in completion order, however many calls
+            // are in flight. Not writing keeps the word's cache line shared between cores.
             let next = if failed {
-                current
-                    .with_a(current.a() + 1)
-                    .with_b((current.b() + 1) & MAX_B)
-            } else if current.a() == 0 || current.b() != ticket.epoch() {
-                // Nothing to reset, or a success of a call admitted before the latest
-                // failure: it says nothing about the upstream since then (as when calls
-                // in flight at the start of an outage succeed after it began), so it does
-                // not reset the count. Not writing also keeps the word's cache line shared
-                // between cores, which is what lets the closed path scale.
+                if current.a() == 0 {
+                    self.run_since.store(ticket.started, Relaxed);
+                } else {
+                    self.run_since.fetch_min(ticket.started, Relaxed);
+                }
+                current.with_a(current.a() + 1)
+            } else if current.a() == 0 || ticket.started < self.run_since.load(Relaxed) {
                 break current;
             } else {
                 current.with_a(0)

@@ -4,7 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::policy::TripPolicy;
+use crate::limit::LimitStatus;
+use crate::policy::{Backoff, TripPolicy, Window};
 use crate::state::{Machine, State};
 
 /// A breaker's state and counters at one moment.
@@ -29,8 +30,26 @@ pub struct Status {
     pub fail_threshold: Option<u32>,
     /// Failure share that opens the circuit (`None` with a consecutive-failures policy).
     pub failure_rate_threshold: Option<f64>,
+    /// The failure-rate window: its length in seconds (time window) ...
+    pub failure_rate_window_seconds: Option<f64>,
+    /// ... or the calls it holds (count window).
+    pub failure_rate_window_calls: Option<u32>,
+    /// Calls the window must hold before the rate counts.
+    pub failure_rate_min_calls: Option<u32>,
     /// The base open time, in seconds.
     pub reset_timeout_seconds: f64,
+    /// The longest open time repeated trips grow to (= the reset timeout when fixed).
+    pub max_reset_timeout_seconds: f64,
+    /// Trial calls allowed at once while half-open.
+    pub half_open_max_calls: u32,
+    /// Trial successes that close the circuit.
+    pub success_threshold: u32,
+    /// A success slower than this counts as a failure, in seconds.
+    pub slow_call_seconds: Option<f64>,
+    /// The per-call deadline, in seconds.
+    pub call_timeout_seconds: Option<f64>,
+    /// The bound on calls in flight, when there is one.
+    pub in_flight_limit: Option<LimitStatus>,
     /// When the circuit last opened (RFC 3339, UTC), while it is open or half-open.
     pub opened_at: Option<String>,
     /// Seconds until the next trial call: open = time left, half-open = 0, otherwise none.
@@ -55,17 +74,41 @@ impl Status {
     pub(crate) fn read(machine: &Machine) -> Self {
         let reading = machine.read();
         let totals = machine.counters.totals();
-        let (fail_threshold, failure_rate_threshold) = match machine.settings.policy {
+        let s = &machine.settings;
+        let (fail_threshold, failure_rate_threshold) = match s.policy {
             TripPolicy::ConsecutiveFailures(n) => (Some(n), None),
             TripPolicy::FailureRate { threshold, .. } => (None, Some(threshold)),
         };
+        let (window_seconds, window_calls, min_calls) = match s.policy {
+            TripPolicy::ConsecutiveFailures(_) => (None, None, None),
+            TripPolicy::FailureRate {
+                window, min_calls, ..
+            } => match window {
+                Window::Time(d) => (Some(d.as_secs_f64()), None, Some(min_calls)),
+                Window::Count(n) => (None, Some(n), Some(min_calls)),
+            },
+        };
+        let max_reset = match s.backoff {
+            Backoff::Constant => s.reset_timeout,
+            Backoff::Exponential { max, .. } => max.max(s.reset_timeout),
+        };
+        let now = machine.clock.now_nanos();
         Self {
             name: machine.name.to_string(),
             state: reading.state,
             consecutive_failures: reading.consecutive_failures,
             fail_threshold,
             failure_rate_threshold,
-            reset_timeout_seconds: machine.settings.reset_timeout.as_secs_f64(),
+            failure_rate_window_seconds: window_seconds,
+            failure_rate_window_calls: window_calls,
+            failure_rate_min_calls: min_calls,
+            reset_timeout_seconds: s.reset_timeout.as_secs_f64(),
+            max_reset_timeout_seconds: max_reset.as_secs_f64(),
+            half_open_max_calls: s.half_open_max_calls,
+            success_threshold: s.success_threshold,
+            slow_call_seconds: (s.slow_call_nanos > 0).then(|| s.slow_call_nanos as f64 / 1e9),
+            call_timeout_seconds: s.call_timeout.map(|d| d.as_secs_f64()),
+            in_flight_limit: machine.limiter.as_ref().map(|l| l.status(now)),
             opened_at: reading
                 .opened_at
                 .map(|t| rfc3339(machine.clock.wall_time(t))),

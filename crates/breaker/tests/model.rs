@@ -90,9 +90,9 @@ struct Model {
     state: State,
     generation: u64,
     consecutive: u32,
-    /// Failures seen in this closed generation: a success resets `consecutive` only if
-    /// none happened since its call was admitted.
-    epoch: u64,
+    /// When the earliest-admitted failing call of the current run was admitted: a success
+    /// resets `consecutive` only if its call was admitted no earlier (admission order).
+    run_since_ms: u64,
     open_until_ms: u64,
     in_flight: u32,
     trial_successes: u32,
@@ -104,7 +104,7 @@ struct Model {
 #[derive(Clone, Copy, Debug)]
 struct ModelTicket {
     generation: u64,
-    epoch: u64,
+    admitted_ms: u64,
     trial: bool,
     passthrough: bool,
 }
@@ -113,7 +113,7 @@ impl Model {
     fn admit(&mut self) -> Result<ModelTicket, Option<u64>> {
         let ticket = |m: &Self, trial| ModelTicket {
             generation: m.generation,
-            epoch: m.epoch,
+            admitted_ms: m.now_ms,
             trial,
             passthrough: m.state == State::Disabled,
         };
@@ -143,7 +143,6 @@ impl Model {
         self.trial_successes = 0;
         if state != State::Open && state != State::HalfOpen {
             self.consecutive = 0;
-            self.epoch = 0;
             self.ring.clear();
             self.buckets.clear();
         }
@@ -181,9 +180,13 @@ impl Model {
             return;
         }
         if failed {
+            self.run_since_ms = if self.consecutive == 0 {
+                ticket.admitted_ms
+            } else {
+                self.run_since_ms.min(ticket.admitted_ms)
+            };
             self.consecutive += 1;
-            self.epoch += 1;
-        } else if ticket.epoch == self.epoch {
+        } else if ticket.admitted_ms >= self.run_since_ms {
             self.consecutive = 0;
         }
         let trips = match self.policy {
@@ -276,7 +279,7 @@ proptest! {
         let breaker = build(policy, half_open_max, success_threshold, clock);
         let mut model = Model {
             policy, half_open_max, success_threshold, max_hint_ms: 3_000, now_ms: 0,
-            state: State::Closed, generation: 0, consecutive: 0, epoch: 0, open_until_ms: 0,
+            state: State::Closed, generation: 0, consecutive: 0, run_since_ms: 0, open_until_ms: 0,
             in_flight: 0, trial_successes: 0, ring: VecDeque::new(), buckets: BTreeMap::new(),
         };
         let mut held: VecDeque<(Permit<'_>, ModelTicket)> = VecDeque::new();

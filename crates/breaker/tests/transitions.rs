@@ -68,10 +68,11 @@ fn a_success_resets_the_consecutive_count() {
 }
 
 #[test]
-fn a_success_admitted_before_the_latest_failure_does_not_reset_the_count() {
+fn a_success_admitted_before_every_failure_of_the_run_does_not_reset_the_count() {
     // Calls in flight when an outage starts may still succeed after it began.
-    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
     let early = b.try_acquire().expect("admitted before the failures");
+    hand.advance(Duration::from_millis(10));
     fail_times(&b, 2);
     early.record(Outcome::Success);
     assert_eq!(b.status().consecutive_failures, 2, "stale success ignored");
@@ -80,7 +81,23 @@ fn a_success_admitted_before_the_latest_failure_does_not_reset_the_count() {
 }
 
 #[test]
-fn a_success_admitted_after_the_latest_failure_resets_the_count() {
+fn a_success_admitted_after_a_failing_call_ends_the_run_even_when_it_finishes_later() {
+    // Steady load: the failing call and the success were both in flight; the success was
+    // admitted later, so in admission order the failures are not consecutive.
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    let failing = b.try_acquire().expect("closed");
+    hand.advance(Duration::from_millis(10));
+    let later = b.try_acquire().expect("closed");
+    hand.advance(Duration::from_millis(10));
+    failing.record(Outcome::Failure);
+    fail_times(&b, 1);
+    assert_eq!(b.status().consecutive_failures, 2);
+    later.record(Outcome::Success);
+    assert_eq!(b.status().consecutive_failures, 0);
+}
+
+#[test]
+fn a_success_admitted_after_the_failures_resets_the_count() {
     let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
     fail_times(&b, 2);
     let late = b.try_acquire().expect("admitted after the failures");
@@ -237,22 +254,68 @@ async fn a_cancelled_trial_future_cannot_leave_the_circuit_stuck_half_open() {
     assert_eq!(b.state(), State::Closed);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_timed_out_call_is_a_failure_and_releases_its_trial_permit() {
+/// Runs `call` on the runtime, moving the manual clock a second at a time until it is done;
+/// returns its output and the time that had to pass.
+async fn on_the_clock<T: Send + 'static>(
+    hand: &ManualClock,
+    call: impl std::future::Future<Output = T> + Send + 'static,
+) -> (T, Duration) {
+    let task = tokio::spawn(call);
+    let mut waited = Duration::ZERO;
+    tokio::task::yield_now().await;
+    while !task.is_finished() {
+        hand.advance(Duration::from_secs(1));
+        waited += Duration::from_secs(1);
+        tokio::task::yield_now().await;
+    }
+    (task.await.expect("the call does not panic"), waited)
+}
+
+#[tokio::test]
+async fn a_call_times_out_on_the_breakers_clock_as_a_failure_and_releases_its_trial_permit() {
     let (b, hand) = breaker(|b| {
         b.trip_policy(TripPolicy::consecutive_failures(2))
             .call_timeout(Duration::from_secs(30))
     });
+    let hung = |b: &CircuitBreaker| {
+        let b = b.clone();
+        async move { b.call(std::future::pending::<Result<(), ()>>()).await }
+    };
     for _ in 0..2 {
-        let r = b.call(std::future::pending::<Result<(), ()>>()).await;
+        let (r, waited) = on_the_clock(&hand, hung(&b)).await;
         assert!(matches!(r, Err(breaker::CallError::Timeout(d)) if d == Duration::from_secs(30)));
+        assert_eq!(
+            waited,
+            Duration::from_secs(30),
+            "the manual clock drives the deadline"
+        );
     }
     assert_eq!(b.state(), State::Open);
     assert_eq!(b.status().failures, 2);
     hand.advance(RESET);
-    let r = b.call(std::future::pending::<Result<(), ()>>()).await;
+    let (r, _) = on_the_clock(&hand, hung(&b)).await;
     assert!(matches!(r, Err(breaker::CallError::Timeout(_))));
     assert_eq!(b.state(), State::Open, "a timed-out trial reopens");
+}
+
+#[tokio::test]
+async fn a_call_that_answers_in_time_on_the_breakers_clock_succeeds() {
+    let (b, hand) = breaker(|b| b.call_timeout(Duration::from_secs(30)));
+    let clock = b.clock().clone();
+    let slow = {
+        let b = b.clone();
+        async move {
+            b.call(async move {
+                clock.sleep(Duration::from_secs(29)).await;
+                Ok::<_, ()>("answer")
+            })
+            .await
+        }
+    };
+    let (r, waited) = on_the_clock(&hand, slow).await;
+    assert_eq!(r.expect("in time"), "answer");
+    assert_eq!(waited, Duration::from_secs(29));
+    assert_eq!(b.status().successes, 1);
 }
 
 #[test]
