@@ -392,32 +392,27 @@ impl Builder {
         if self.name.is_empty() {
             return fail("name", "must not be empty");
         }
-        match s.policy {
-            TripPolicy::ConsecutiveFailures(n) if n == 0 || n > MAX_A => {
-                return fail("trip_policy", "consecutive failures must be 1..=16777215");
+        if let Some(n) = s.policy.consecutive()
+            && (n == 0 || n > MAX_A)
+        {
+            return fail("trip_policy", "consecutive failures must be 1..=16777215");
+        }
+        if let Some((threshold, window, min_calls)) = s.policy.rate() {
+            if !(threshold > 0.0 && threshold <= 1.0) {
+                return fail("trip_policy", "failure-rate threshold must be in (0, 1]");
             }
-            TripPolicy::FailureRate {
-                threshold,
-                window,
-                min_calls,
-            } => {
-                if !(threshold > 0.0 && threshold <= 1.0) {
-                    return fail("trip_policy", "failure-rate threshold must be in (0, 1]");
-                }
-                if min_calls == 0 {
-                    return fail("trip_policy", "min_calls must be at least 1");
-                }
-                match window {
-                    Window::Count(n) if n == 0 || n > 1 << 20 => {
-                        return fail("trip_policy", "a count window holds 1..=1048576 calls");
-                    }
-                    Window::Time(period) if period < Duration::from_millis(10) => {
-                        return fail("trip_policy", "a time window must be at least 10 ms");
-                    }
-                    _ => {}
-                }
+            if min_calls == 0 {
+                return fail("trip_policy", "min_calls must be at least 1");
             }
-            TripPolicy::ConsecutiveFailures(_) => {}
+            match window {
+                Window::Count(n) if n == 0 || n > 1 << 20 => {
+                    return fail("trip_policy", "a count window holds 1..=1048576 calls");
+                }
+                Window::Time(period) if period < Duration::from_millis(10) => {
+                    return fail("trip_policy", "a time window must be at least 10 ms");
+                }
+                _ => {}
+            }
         }
         if s.half_open_max_calls == 0 || s.half_open_max_calls > MAX_A {
             return fail("half_open_max_calls", "must be 1..=16777215");

@@ -17,6 +17,18 @@ pub enum TripPolicy {
         /// Calls the window must hold before the rate counts.
         min_calls: u32,
     },
+    /// Open on `failures` in a row, or when the failure rate over `window` reaches
+    /// `threshold` once it holds `min_calls` calls, whichever comes first.
+    ConsecutiveOrRate {
+        /// Failures in a row that open the circuit.
+        failures: u32,
+        /// Failure share in `(0, 1]` that opens the circuit.
+        threshold: f64,
+        /// The calls the rate is computed over.
+        window: Window,
+        /// Calls the window must hold before the rate counts.
+        min_calls: u32,
+    },
 }
 
 impl TripPolicy {
@@ -32,6 +44,34 @@ impl TripPolicy {
             threshold,
             window,
             min_calls,
+        }
+    }
+}
+
+impl TripPolicy {
+    /// Failures in a row that open the circuit, if this policy counts them.
+    pub fn consecutive(&self) -> Option<u32> {
+        match *self {
+            Self::ConsecutiveFailures(n) | Self::ConsecutiveOrRate { failures: n, .. } => Some(n),
+            Self::FailureRate { .. } => None,
+        }
+    }
+
+    /// The failure-rate rule (threshold, window, minimum calls), if this policy has one.
+    pub fn rate(&self) -> Option<(f64, Window, u32)> {
+        match *self {
+            Self::ConsecutiveFailures(_) => None,
+            Self::FailureRate {
+                threshold,
+                window,
+                min_calls,
+            }
+            | Self::ConsecutiveOrRate {
+                threshold,
+                window,
+                min_calls,
+                ..
+            } => Some((threshold, window, min_calls)),
         }
     }
 }
@@ -58,9 +98,10 @@ pub enum Backoff {
     /// Always the reset timeout.
     #[default]
     Constant,
-    /// The reset timeout times `multiplier` for each trip since the circuit last closed,
-    /// capped at `max`, then shortened by a random share of up to `jitter` (0..=1) so that
-    /// replicas do not send their trials in lock-step.
+    /// The first trip opens for the reset timeout; each later trip since the circuit last
+    /// closed multiplies it by `multiplier`, capped at `max`, then shortened by a random
+    /// share of up to `jitter` (0..=1, never below the reset timeout) so that replicas do
+    /// not send their trials in lock-step.
     Exponential {
         /// Growth per trip (≥ 1).
         multiplier: f64,
@@ -82,11 +123,17 @@ impl Backoff {
                 max,
                 jitter,
             } => {
+                // The first trip opens for exactly the reset timeout; later ones grow.
+                if trip <= 1 {
+                    return reset_timeout;
+                }
                 let exponent = trip.saturating_sub(1).min(64) as i32;
                 let grown = reset_timeout.as_secs_f64() * multiplier.powi(exponent);
                 let capped = grown.min(max.as_secs_f64());
+                // Never below the reset timeout, whatever the jitter.
+                let jittered = (capped * (1.0 - jitter * unit)).max(reset_timeout.as_secs_f64());
                 // `max` may be huge (Duration::MAX): saturate instead of panicking.
-                Duration::try_from_secs_f64(capped * (1.0 - jitter * unit)).unwrap_or(max)
+                Duration::try_from_secs_f64(jittered).unwrap_or(max)
             }
         }
     }
@@ -118,9 +165,24 @@ mod tests {
             jitter: 0.25,
         };
         let base = Duration::from_secs(8);
-        assert_eq!(b.open_time(base, 1, 0.0), base);
-        assert_eq!(b.open_time(base, 1, 0.5), Duration::from_secs(7));
-        assert!(b.open_time(base, 1, 0.999_999) > Duration::from_secs(6));
+        assert_eq!(
+            b.open_time(base, 1, 0.5),
+            base,
+            "the first open time is exact"
+        );
+        assert_eq!(b.open_time(base, 2, 0.0), base);
+        assert_eq!(
+            b.open_time(base, 2, 0.5),
+            base,
+            "never below the reset timeout"
+        );
+        let grow = Backoff::Exponential {
+            multiplier: 2.0,
+            max: Duration::from_secs(100),
+            jitter: 0.25,
+        };
+        assert_eq!(grow.open_time(base, 2, 0.5), Duration::from_secs(14));
+        assert!(grow.open_time(base, 2, 0.999_999) > Duration::from_secs(12));
     }
 
     #[test]

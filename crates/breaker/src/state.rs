@@ -266,10 +266,10 @@ impl Machine {
         listeners: Vec<Arc<dyn Listener>>,
         initial: State,
     ) -> Self {
-        let window = match settings.policy {
-            TripPolicy::FailureRate { window, .. } => Some(SlidingWindow::new(window)),
-            TripPolicy::ConsecutiveFailures(_) => None,
-        };
+        let window = settings
+            .policy
+            .rate()
+            .map(|(_, window, _)| SlidingWindow::new(window));
         // Replicas must not share a jitter sequence (they would trial in lock-step):
         // std's per-process random hasher keys are the seed.
         let seed = std::hash::BuildHasher::hash_one(
@@ -496,18 +496,13 @@ impl Machine {
                 Err(actual) => current = Word(actual),
             }
         };
-        let reason = match (self.settings.policy, &self.window) {
-            (TripPolicy::ConsecutiveFailures(n), _) => {
-                (failed && after.a() >= n).then_some(Transition::ConsecutiveFailures(after.a()))
-            }
-            (
-                TripPolicy::FailureRate {
-                    threshold,
-                    min_calls,
-                    ..
-                },
-                Some(window),
-            ) => {
+        let policy = self.settings.policy;
+        let in_a_row = policy
+            .consecutive()
+            .filter(|&n| failed && after.a() >= n)
+            .map(|_| Transition::ConsecutiveFailures(after.a()));
+        let rate = match (policy.rate(), &self.window) {
+            (Some((threshold, _, min_calls)), Some(window)) => {
                 let now = self.clock.now_nanos();
                 window.record(now, failed);
                 // A success cannot raise the rate: only a failure needs the tally.
@@ -519,8 +514,9 @@ impl Machine {
                         calls: t.calls,
                     })
             }
-            (TripPolicy::FailureRate { .. }, None) => None,
+            _ => None,
         };
+        let reason = in_a_row.or(rate);
         if let Some(reason) = reason {
             self.transition(after, (State::Open, reason), 0, retry_hint(outcome));
         }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::limit::LimitStatus;
-use crate::policy::{Backoff, TripPolicy, Window};
+use crate::policy::{Backoff, Window};
 use crate::state::{Machine, State};
 
 /// A breaker's state and counters at one moment.
@@ -75,19 +75,15 @@ impl Status {
         let reading = machine.read();
         let totals = machine.counters.totals();
         let s = &machine.settings;
-        let (fail_threshold, failure_rate_threshold) = match s.policy {
-            TripPolicy::ConsecutiveFailures(n) => (Some(n), None),
-            TripPolicy::FailureRate { threshold, .. } => (None, Some(threshold)),
+        let fail_threshold = s.policy.consecutive();
+        let rate = s.policy.rate();
+        let failure_rate_threshold = rate.map(|(threshold, _, _)| threshold);
+        let (window_seconds, window_calls) = match rate.map(|(_, window, _)| window) {
+            Some(Window::Time(d)) => (Some(d.as_secs_f64()), None),
+            Some(Window::Count(n)) => (None, Some(n)),
+            None => (None, None),
         };
-        let (window_seconds, window_calls, min_calls) = match s.policy {
-            TripPolicy::ConsecutiveFailures(_) => (None, None, None),
-            TripPolicy::FailureRate {
-                window, min_calls, ..
-            } => match window {
-                Window::Time(d) => (Some(d.as_secs_f64()), None, Some(min_calls)),
-                Window::Count(n) => (None, Some(n), Some(min_calls)),
-            },
-        };
+        let min_calls = rate.map(|(_, _, min_calls)| min_calls);
         let max_reset = match s.backoff {
             Backoff::Constant => s.reset_timeout,
             Backoff::Exponential { max, .. } => max.max(s.reset_timeout),

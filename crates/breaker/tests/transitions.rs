@@ -694,3 +694,35 @@ fn invalid_settings_are_refused_naming_the_setting() {
         assert!(err.to_string().contains(setting));
     }
 }
+
+#[test]
+fn consecutive_or_rate_opens_on_whichever_comes_first() {
+    let policy = TripPolicy::ConsecutiveOrRate {
+        failures: 3,
+        threshold: 0.5,
+        window: Window::Count(10),
+        min_calls: 6,
+    };
+    // Alternating outcomes never make three in a row, but reach half of six calls.
+    let (b, _) = breaker(|b| b.trip_policy(policy));
+    for _ in 0..3 {
+        record(&b, Outcome::Success);
+        record(&b, Outcome::Failure);
+    }
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.status().last_transition, Some("failure_rate"));
+    // Three in a row open it before the window holds enough calls.
+    let (b, _) = breaker(|b| b.trip_policy(policy));
+    fail_times(&b, 3);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.status().last_transition, Some("consecutive_failures"));
+    let s = b.status();
+    assert_eq!(
+        (s.fail_threshold, s.failure_rate_threshold),
+        (Some(3), Some(0.5))
+    );
+    assert_eq!(
+        (s.failure_rate_window_calls, s.failure_rate_min_calls),
+        (Some(10), Some(6))
+    );
+}

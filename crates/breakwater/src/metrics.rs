@@ -79,6 +79,15 @@ impl Metrics {
             }
             gauge!("breakwater_circuit_breaker_retry_after_seconds", "breaker" => status.name.clone())
                 .set(status.retry_after_seconds.unwrap_or(0.0));
+            if let Some(limit) = status.in_flight_limit {
+                // Shed calls are part of `rejected` above; this says how many of them.
+                counter!("breakwater_circuit_breaker_shed_total", "breaker" => status.name.clone())
+                    .absolute(limit.shed);
+                gauge!("breakwater_circuit_breaker_in_flight", "breaker" => status.name.clone())
+                    .set(f64::from(limit.in_flight));
+                gauge!("breakwater_circuit_breaker_in_flight_limit", "breaker" => status.name.clone())
+                    .set(f64::from(limit.limit));
+            }
         }
         self.handle.render()
     }

@@ -927,3 +927,86 @@ proptest! {
         let _ = Config::load(dir.path(), Vec::new(), &[]);
     }
 }
+
+#[test]
+fn breaker_policies_have_defaults_and_are_all_read() {
+    use breakwater::config::MaxInFlight;
+    let d = parse(&[]).breaker;
+    assert_eq!(
+        d.max_reset_timeout, d.reset_timeout,
+        "fixed open time by default"
+    );
+    assert_eq!(d.failure_rate, None);
+    assert_eq!((d.window, d.min_calls), (Duration::from_secs(60), 10));
+    assert_eq!((d.half_open_max_calls, d.success_threshold), (1, 1));
+    assert_eq!((d.slow_call, d.max_in_flight), (None, MaxInFlight::Auto));
+    let c = parse(&[
+        ("CIRCUIT_BREAKER_RESET_TIMEOUT", "2"),
+        ("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", "60"),
+        ("CIRCUIT_BREAKER_FAILURE_RATE", "0.25"),
+        ("CIRCUIT_BREAKER_WINDOW_SECONDS", "0.5"),
+        ("CIRCUIT_BREAKER_MIN_CALLS", "3"),
+        ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "4"),
+        ("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "2"),
+        ("CIRCUIT_BREAKER_SLOW_CALL_SECONDS", "1.5"),
+        ("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "64"),
+    ])
+    .breaker;
+    assert_eq!(c.max_reset_timeout, Duration::from_secs(60));
+    assert_eq!(c.failure_rate, Some(0.25));
+    assert_eq!((c.window, c.min_calls), (Duration::from_millis(500), 3));
+    assert_eq!((c.half_open_max_calls, c.success_threshold), (4, 2));
+    assert_eq!(c.slow_call, Some(Duration::from_millis(1500)));
+    assert_eq!(c.max_in_flight, MaxInFlight::Fixed(64));
+    let off = parse(&[("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "0")]).breaker;
+    assert_eq!(off.max_in_flight, MaxInFlight::Off);
+    assert!(
+        c.builder().build().is_ok(),
+        "every accepted value builds a breaker"
+    );
+    let summary = parse(&[("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "AUTO")]).summary();
+    for part in [
+        "failure_rate=off",
+        "max_reset_timeout=60s",
+        "half_open_max_calls=1",
+        "success_threshold=1",
+        "slow_call=off",
+        "max_in_flight=auto",
+    ] {
+        assert!(summary.contains(part), "{part} in {summary}");
+    }
+}
+
+#[test]
+fn bad_breaker_policies_name_their_variable() {
+    let err = reject(&[
+        ("CIRCUIT_BREAKER_RESET_TIMEOUT", "10"),
+        ("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", "5"),
+        ("CIRCUIT_BREAKER_FAILURE_RATE", "1.5"),
+        ("CIRCUIT_BREAKER_WINDOW_SECONDS", "0.001"),
+        ("CIRCUIT_BREAKER_MIN_CALLS", "0"),
+        ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "-1"),
+        ("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "70000"),
+        ("CIRCUIT_BREAKER_SLOW_CALL_SECONDS", "fast"),
+        ("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "lots"),
+    ]);
+    let named: Vec<&str> = err.invalid.iter().map(|i| i.variable).collect();
+    assert_eq!(
+        named,
+        [
+            "CIRCUIT_BREAKER_MAX_RESET_TIMEOUT",
+            "CIRCUIT_BREAKER_FAILURE_RATE",
+            "CIRCUIT_BREAKER_WINDOW_SECONDS",
+            "CIRCUIT_BREAKER_MIN_CALLS",
+            "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS",
+            "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
+            "CIRCUIT_BREAKER_SLOW_CALL_SECONDS",
+            "CIRCUIT_BREAKER_MAX_IN_FLIGHT",
+        ]
+    );
+    assert!(
+        err.to_string()
+            .contains("must be at least CIRCUIT_BREAKER_RESET_TIMEOUT (10s)"),
+        "{err}"
+    );
+}

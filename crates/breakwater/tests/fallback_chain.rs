@@ -434,3 +434,76 @@ async fn metrics_export_the_breakers_calls_state_and_answers_by_level() {
     assert!(text.contains(r#"breakwater_answers_total{source="excerpts"}"#));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn beyond_the_in_flight_bound_a_request_falls_back_at_once_and_is_counted_as_shed() {
+    let s = TestServer::start_with(&[
+        ("CIRCUIT_BREAKER_NAME", "bounded"),
+        ("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "1"),
+    ])
+    .await;
+    with_notes(&s).await;
+    s.upstream.llm.set_fault(Fault::hang());
+    // One request takes the only place and waits on the hung upstream.
+    let (client, url) = (s.client.clone(), s.url("/api/assistant/query"));
+    let waiting = tokio::spawn(async move {
+        let body = json!({"query": "breaker failures", "user_id": ALICE});
+        client.post(url).json(&body).send().await
+    });
+    while s.upstream.llm.calls() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The next one does not join the wait: it answers from the notes, now.
+    let shed = ask_ok(&s, ALICE, "jittered backoff retries").await;
+    assert_eq!(source(&shed), "excerpts");
+    assert_eq!(shed["metadata"]["degraded"], true);
+    assert_eq!(shed["metadata"]["circuit_state"], "closed");
+    assert_eq!(
+        s.upstream.llm.calls(),
+        1,
+        "the shed request never reached the upstream"
+    );
+    let status = breaker(&s).await;
+    assert_eq!(status["failures"], 0, "shedding is not failing");
+    assert_eq!(status["rejected"], 1);
+    assert_eq!(
+        status["in_flight_limit"],
+        json!({"mode": "fixed", "limit": 1, "in_flight": 1, "shed": 1, "usual_latency_seconds": null})
+    );
+    let text = s.get("/metrics").await.text().await.expect("text");
+    assert!(
+        text.contains(r#"breakwater_circuit_breaker_shed_total{breaker="bounded"} 1"#),
+        "{text}"
+    );
+    s.upstream.llm.set_fault(Fault::ok());
+    s.stop().await;
+    let _ = waiting.await;
+}
+
+#[tokio::test]
+async fn the_health_entry_shows_every_breaker_setting() {
+    let s = TestServer::start_with(&[
+        ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+        ("CIRCUIT_BREAKER_WINDOW_SECONDS", "30"),
+        ("CIRCUIT_BREAKER_MIN_CALLS", "20"),
+        ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "2"),
+        ("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "3"),
+        ("CIRCUIT_BREAKER_SLOW_CALL_SECONDS", "4.5"),
+        ("CIRCUIT_BREAKER_RESET_TIMEOUT", "2"),
+        ("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", "60"),
+    ])
+    .await;
+    let b = breaker(&s).await;
+    assert_eq!(b["fail_threshold"], 5);
+    assert_eq!(b["failure_rate_threshold"], 0.5);
+    assert_eq!(b["failure_rate_window_seconds"], 30.0);
+    assert_eq!(b["failure_rate_min_calls"], 20);
+    assert_eq!(b["half_open_max_calls"], 2);
+    assert_eq!(b["success_threshold"], 3);
+    assert_eq!(b["slow_call_seconds"], 4.5);
+    assert_eq!(b["reset_timeout_seconds"], 2.0);
+    assert_eq!(b["max_reset_timeout_seconds"], 60.0);
+    assert_eq!(b["call_timeout_seconds"], 5.0);
+    assert_eq!(b["in_flight_limit"]["mode"], "auto");
+    s.stop().await;
+}

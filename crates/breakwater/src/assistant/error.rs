@@ -54,6 +54,10 @@ pub(crate) enum Unanswered {
     NoLlm,
     #[error("the LLM circuit is {}: calls are not being made", .0.state)]
     CircuitOpen(Rejected),
+    /// The circuit is closed but the bound on LLM calls in flight is reached (the upstream
+    /// runs late): this request falls back at once instead of joining the wait.
+    #[error("too many LLM calls in flight (the upstream is running late): request shed")]
+    Shed(Rejected),
     #[error("the LLM did not answer within {:.1}s", .0.as_secs_f64())]
     Timeout(Duration),
     #[error("{0}")]

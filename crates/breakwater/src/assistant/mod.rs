@@ -18,7 +18,7 @@ mod error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breaker::{CallError, CircuitBreaker, Outcome, Permit, Registry, TripPolicy};
+use breaker::{CallError, CircuitBreaker, Outcome, Permit, Registry};
 use tracing::Instrument;
 
 pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
@@ -63,11 +63,8 @@ impl Assistant {
     /// and the answer cache.
     pub fn new(config: &Config, notes: NotesStore) -> Result<Self, AssistantBuildError> {
         let settings = &config.breaker;
-        let breaker = CircuitBreaker::builder(settings.name.clone())
-            .trip_policy(TripPolicy::consecutive_failures(settings.fail_threshold))
-            .reset_timeout(settings.reset_timeout)
-            .call_timeout(settings.call_timeout)
-            .enabled(settings.enabled)
+        let breaker = settings
+            .builder()
             .listener(Arc::new(BreakerMetrics))
             .build()?;
         let registry = Registry::new();
@@ -184,10 +181,13 @@ impl Assistant {
         if self.inner.llm.is_none() {
             return Err(Unanswered::NoLlm);
         }
-        self.inner
-            .breaker
-            .try_acquire()
-            .map_err(Unanswered::CircuitOpen)
+        self.inner.breaker.try_acquire().map_err(|rejected| {
+            if rejected.is_shed() {
+                Unanswered::Shed(rejected)
+            } else {
+                Unanswered::CircuitOpen(rejected)
+            }
+        })
     }
 
     /// The first fallback: the latest answer to this question, from any notes generation.
@@ -296,7 +296,9 @@ impl Assistant {
     fn unavailable(&self, why: &Unanswered) -> AssistantError {
         let status = self.inner.breaker.status();
         let wait = match (why, status.retry_after_seconds) {
-            (Unanswered::CircuitOpen(rejected), _) => rejected.retry_after.map(|d| d.as_secs_f64()),
+            (Unanswered::CircuitOpen(rejected) | Unanswered::Shed(rejected), _) => {
+                rejected.retry_after.map(|d| d.as_secs_f64())
+            }
             (_, scheduled) => scheduled,
         };
         // The upstream's own wait (Retry-After, a model still loading) holds even when

@@ -37,6 +37,14 @@
 //! | `CIRCUIT_BREAKER_TIMEOUT_SECONDS` | `30` | per-call deadline for the upstream |
 //! | `CIRCUIT_BREAKER_RESET_TIMEOUT` | `60` | seconds open before a trial call |
 //! | `CIRCUIT_BREAKER_NAME` | `huggingface` | breaker name in status and metrics |
+//! | `CIRCUIT_BREAKER_MAX_RESET_TIMEOUT` | = reset timeout | when larger, each trip after a failed trial doubles the open time (jittered) up to this |
+//! | `CIRCUIT_BREAKER_FAILURE_RATE` | unset | 0 < rate ≤ 1: also open when the failure rate over the window reaches it |
+//! | `CIRCUIT_BREAKER_WINDOW_SECONDS` | `60` | the failure-rate window (≥ 0.01) |
+//! | `CIRCUIT_BREAKER_MIN_CALLS` | `10` | calls in the window before the rate counts (≥ 1) |
+//! | `CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS` | `1` | trial calls in flight when half-open |
+//! | `CIRCUIT_BREAKER_SUCCESS_THRESHOLD` | `1` | trial successes that close (1 to 65535) |
+//! | `CIRCUIT_BREAKER_SLOW_CALL_SECONDS` | unset | a success slower than this counts as a failure |
+//! | `CIRCUIT_BREAKER_MAX_IN_FLIGHT` | `auto` | LLM calls in flight: `auto` (adapts), a number, or `0` (no bound) |
 //! | `REDIS_URL` | unset | `redis://` or `unix://`: shared answer cache (breaker state stays per replica) |
 //! | `BREAKWATER_ENV` | unset | `development` or `production`: also read `.env.$BREAKWATER_ENV` |
 //! | `BREAKWATER_CACHE_CAPACITY` | `10000` | answers kept in the in-process cache (≥ 1) |
@@ -63,7 +71,7 @@ pub use error::{ConfigError, FileError, InvalidValue};
 ///
 /// Build it with [`Config::from_process_env`] in `main`, or [`Config::from_map`] in tests.
 /// `Debug` and [`Config::summary`] never print the tokens.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Config {
     /// `BREAKWATER_ENV`: which `.env.$BREAKWATER_ENV` file was read, if any.
     pub environment: Option<Environment>,
@@ -124,7 +132,7 @@ pub struct LlmConfig {
 }
 
 /// The circuit breaker in front of the LLM.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BreakerConfig {
     /// `CIRCUIT_BREAKER_ENABLED`: `false` lets calls straight through (metrics still kept).
     pub enabled: bool,
@@ -136,6 +144,87 @@ pub struct BreakerConfig {
     pub reset_timeout: Duration,
     /// `CIRCUIT_BREAKER_NAME`: the breaker's name in status and metrics.
     pub name: String,
+    /// `CIRCUIT_BREAKER_MAX_RESET_TIMEOUT`: the cap of the growing open time.
+    pub max_reset_timeout: Duration,
+    /// `CIRCUIT_BREAKER_FAILURE_RATE`: also open at this failure share over the window.
+    pub failure_rate: Option<f64>,
+    /// `CIRCUIT_BREAKER_WINDOW_SECONDS`.
+    pub window: Duration,
+    /// `CIRCUIT_BREAKER_MIN_CALLS`.
+    pub min_calls: u32,
+    /// `CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS`.
+    pub half_open_max_calls: u32,
+    /// `CIRCUIT_BREAKER_SUCCESS_THRESHOLD`.
+    pub success_threshold: u32,
+    /// `CIRCUIT_BREAKER_SLOW_CALL_SECONDS`.
+    pub slow_call: Option<Duration>,
+    /// `CIRCUIT_BREAKER_MAX_IN_FLIGHT`.
+    pub max_in_flight: MaxInFlight,
+}
+
+/// `CIRCUIT_BREAKER_MAX_IN_FLIGHT`: the bound on LLM calls in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaxInFlight {
+    /// Adapts to the upstream's latency and throughput (`auto`).
+    #[default]
+    Auto,
+    /// At most this many (a number).
+    Fixed(u32),
+    /// No bound (`0`).
+    Off,
+}
+
+impl fmt::Display for MaxInFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Fixed(n) => write!(f, "{n}"),
+            Self::Off => f.write_str("0"),
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// A breaker builder with every one of these settings.
+    pub fn builder(&self) -> breaker::Builder {
+        use breaker::{Adaptive, Backoff, InFlightLimit, TripPolicy, Window};
+        let policy = match self.failure_rate {
+            None => TripPolicy::consecutive_failures(self.fail_threshold),
+            Some(threshold) => TripPolicy::ConsecutiveOrRate {
+                failures: self.fail_threshold,
+                threshold,
+                window: Window::Time(self.window),
+                min_calls: self.min_calls,
+            },
+        };
+        let backoff = if self.max_reset_timeout > self.reset_timeout {
+            Backoff::Exponential {
+                multiplier: 2.0,
+                max: self.max_reset_timeout,
+                jitter: 0.2,
+            }
+        } else {
+            Backoff::Constant
+        };
+        let in_flight = match self.max_in_flight {
+            MaxInFlight::Auto => InFlightLimit::Adaptive(Adaptive::default()),
+            MaxInFlight::Fixed(n) => InFlightLimit::Fixed(n),
+            MaxInFlight::Off => InFlightLimit::Off,
+        };
+        let mut builder = breaker::CircuitBreaker::builder(self.name.clone())
+            .trip_policy(policy)
+            .reset_timeout(self.reset_timeout)
+            .backoff(backoff)
+            .half_open_max_calls(self.half_open_max_calls)
+            .success_threshold(self.success_threshold)
+            .call_timeout(self.call_timeout)
+            .max_in_flight(in_flight)
+            .enabled(self.enabled);
+        if let Some(slow) = self.slow_call {
+            builder = builder.slow_call_threshold(slow);
+        }
+        builder
+    }
 }
 
 /// The in-process answer cache.
@@ -215,9 +304,21 @@ impl Config {
             )
         };
         let breaker = &self.breaker;
+        let rate = breaker.failure_rate.map_or("off".to_owned(), |r| {
+            format!(
+                "{r} over {}s after {} calls",
+                breaker.window.as_secs_f64(),
+                breaker.min_calls
+            )
+        });
+        let slow = breaker
+            .slow_call
+            .map_or("off".to_owned(), |d| format!("{}s", d.as_secs_f64()));
         format!(
             "env={env} addr={} db={} api_auth={} llm={llm} breaker={}({}, fail_threshold={}, \
-             call_timeout={}s, reset_timeout={}s) cache={} answers ttl={}s redis={} top_k={} \
+             failure_rate={rate}, call_timeout={}s, reset_timeout={}s, \
+             max_reset_timeout={}s, half_open_max_calls={}, success_threshold={}, \
+             slow_call={slow}, max_in_flight={}) cache={} answers ttl={}s redis={} top_k={} \
              max_body={}B log={}:{}",
             self.server.addr,
             self.notes.db.display(),
@@ -231,6 +332,10 @@ impl Config {
             breaker.fail_threshold,
             breaker.call_timeout.as_secs_f64(),
             breaker.reset_timeout.as_secs_f64(),
+            breaker.max_reset_timeout.as_secs_f64(),
+            breaker.half_open_max_calls,
+            breaker.success_threshold,
+            breaker.max_in_flight,
             self.cache.capacity,
             self.cache.ttl.as_secs_f64(),
             self.redis_url.as_deref().map_or("off".into(), redact::url),
@@ -311,6 +416,14 @@ impl Default for BreakerConfig {
             call_timeout: Duration::from_secs(30),
             reset_timeout: Duration::from_secs(60),
             name: "huggingface".to_owned(),
+            max_reset_timeout: Duration::from_secs(60),
+            failure_rate: None,
+            window: Duration::from_secs(60),
+            min_calls: 10,
+            half_open_max_calls: 1,
+            success_threshold: 1,
+            slow_call: None,
+            max_in_flight: MaxInFlight::Auto,
         }
     }
 }

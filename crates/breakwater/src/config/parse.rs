@@ -1,12 +1,13 @@
 //! The pure parse: a map of variables in, a validated [`Config`] or every problem out.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::redact::{self, SECRET};
 use super::values::{
     api_mode, base_url, boolean, breaker_name, environment, file_path, http_url, log_filter,
-    log_format, model_id, redis_url, seconds, socket_addr, token, whole_number, whole_usize,
-    whole_usize_to,
+    log_format, max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token,
+    whole_number, whole_usize, whole_usize_to,
 };
 use super::{
     BreakerConfig, CacheConfig, Config, ConfigError, InvalidValue, LlmConfig, LogConfig,
@@ -33,6 +34,14 @@ pub(super) const VARIABLES: &[&str] = &[
     "CIRCUIT_BREAKER_TIMEOUT_SECONDS",
     "CIRCUIT_BREAKER_RESET_TIMEOUT",
     "CIRCUIT_BREAKER_NAME",
+    "CIRCUIT_BREAKER_MAX_RESET_TIMEOUT",
+    "CIRCUIT_BREAKER_FAILURE_RATE",
+    "CIRCUIT_BREAKER_WINDOW_SECONDS",
+    "CIRCUIT_BREAKER_MIN_CALLS",
+    "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS",
+    "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
+    "CIRCUIT_BREAKER_SLOW_CALL_SECONDS",
+    "CIRCUIT_BREAKER_MAX_IN_FLIGHT",
     "BREAKWATER_CACHE_CAPACITY",
     "BREAKWATER_CACHE_TTL_SECONDS",
     "REDIS_URL",
@@ -91,29 +100,7 @@ impl Config {
             }),
         };
         let llm = r.llm(d.llm);
-        let breaker = BreakerConfig {
-            enabled: r.value("CIRCUIT_BREAKER_ENABLED", d.breaker.enabled, boolean),
-            fail_threshold: r.value(
-                "CIRCUIT_BREAKER_FAIL_THRESHOLD",
-                d.breaker.fail_threshold,
-                |s| {
-                    let max = u64::from(breaker::MAX_FAIL_THRESHOLD);
-                    let n = whole_number(s, 1, max, false)?;
-                    u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
-                },
-            ),
-            call_timeout: r.value(
-                "CIRCUIT_BREAKER_TIMEOUT_SECONDS",
-                d.breaker.call_timeout,
-                seconds,
-            ),
-            reset_timeout: r.value(
-                "CIRCUIT_BREAKER_RESET_TIMEOUT",
-                d.breaker.reset_timeout,
-                seconds,
-            ),
-            name: r.value("CIRCUIT_BREAKER_NAME", d.breaker.name, breaker_name),
-        };
+        let breaker = r.breaker(d.breaker);
         let cache = CacheConfig {
             capacity: r.value("BREAKWATER_CACHE_CAPACITY", d.cache.capacity, |s| {
                 whole_number(s, 1, u64::MAX, false)
@@ -226,6 +213,70 @@ impl Reader<'_> {
                 self.reject(var, SECRET, reason);
                 None
             }
+        }
+    }
+
+    fn breaker(&mut self, d: BreakerConfig) -> BreakerConfig {
+        let count = |max: u32| {
+            move |s: &str| {
+                let n = whole_number(s, 1, u64::from(max), false)?;
+                u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
+            }
+        };
+        let enabled = self.value("CIRCUIT_BREAKER_ENABLED", d.enabled, boolean);
+        let fail_threshold = self.value(
+            "CIRCUIT_BREAKER_FAIL_THRESHOLD",
+            d.fail_threshold,
+            count(breaker::MAX_FAIL_THRESHOLD),
+        );
+        let call_timeout = self.value("CIRCUIT_BREAKER_TIMEOUT_SECONDS", d.call_timeout, seconds);
+        let reset_timeout = self.value("CIRCUIT_BREAKER_RESET_TIMEOUT", d.reset_timeout, seconds);
+        let name = self.value("CIRCUIT_BREAKER_NAME", d.name, breaker_name);
+        let max_reset_timeout = self.optional("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", seconds);
+        if let Some(max) = max_reset_timeout
+            && max < reset_timeout
+        {
+            let raw = self.raw("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT");
+            let reason = format!(
+                "must be at least CIRCUIT_BREAKER_RESET_TIMEOUT ({}s)",
+                reset_timeout.as_secs_f64()
+            );
+            self.reject("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", &raw, reason);
+        }
+        BreakerConfig {
+            enabled,
+            fail_threshold,
+            call_timeout,
+            name,
+            max_reset_timeout: max_reset_timeout
+                .unwrap_or(reset_timeout)
+                .max(reset_timeout),
+            reset_timeout,
+            failure_rate: self.optional("CIRCUIT_BREAKER_FAILURE_RATE", rate),
+            window: self.value("CIRCUIT_BREAKER_WINDOW_SECONDS", d.window, |s| {
+                seconds(s).and_then(|d| {
+                    (d >= Duration::from_millis(10))
+                        .then_some(d)
+                        .ok_or_else(|| "expected at least 0.01 seconds".to_owned())
+                })
+            }),
+            min_calls: self.value("CIRCUIT_BREAKER_MIN_CALLS", d.min_calls, count(u32::MAX)),
+            half_open_max_calls: self.value(
+                "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS",
+                d.half_open_max_calls,
+                count(breaker::MAX_FAIL_THRESHOLD),
+            ),
+            success_threshold: self.value(
+                "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
+                d.success_threshold,
+                count(65_535),
+            ),
+            slow_call: self.optional("CIRCUIT_BREAKER_SLOW_CALL_SECONDS", seconds),
+            max_in_flight: self.value(
+                "CIRCUIT_BREAKER_MAX_IN_FLIGHT",
+                d.max_in_flight,
+                max_in_flight,
+            ),
         }
     }
 

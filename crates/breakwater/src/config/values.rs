@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::{ApiMode, Environment, LogFormat};
+use super::{ApiMode, Environment, LogFormat, MaxInFlight};
 
 /// The longest accepted duration: one year. Bounds what later `Instant + Duration` can see.
 const MAX_SECONDS: f64 = 31_536_000.0;
@@ -101,6 +101,28 @@ pub(super) fn seconds(s: &str) -> Result<Duration, String> {
     match Duration::try_from_secs_f64(secs) {
         Ok(duration) if !duration.is_zero() => Ok(duration),
         _ => Err(reason()),
+    }
+}
+
+/// A share in `(0, 1]`.
+pub(super) fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err("expected a number above 0 and at most 1, like 0.5".to_owned()),
+    }
+}
+
+/// `auto`, `0` (no bound) or a whole number of calls.
+pub(super) fn max_in_flight(s: &str) -> Result<MaxInFlight, String> {
+    let reason = || "expected auto, 0 (no bound) or a whole number of calls".to_owned();
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(MaxInFlight::Auto);
+    }
+    match whole_number(s, 0, 1_000_000, true).map_err(|_| reason())? {
+        0 => Ok(MaxInFlight::Off),
+        n => u32::try_from(n)
+            .map(MaxInFlight::Fixed)
+            .map_err(|_| reason()),
     }
 }
 

@@ -118,10 +118,23 @@ fn transport_error(e: reqwest::Error) -> LlmError {
     }
 }
 
-/// `Retry-After` in seconds; the HTTP-date form is rare from inference servers and ignored.
+/// The longest wait an upstream's hint may impose: a `Retry-After: 1000000000` must not
+/// reach our own callers (nor hold the circuit open for years).
+pub const MAX_RETRY_HINT: Duration = Duration::from_secs(300);
+
+/// `Retry-After` as delay-seconds or as an HTTP-date, capped at [`MAX_RETRY_HINT`]; a date
+/// in the past is no wait.
 fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds.min(MAX_RETRY_HINT.as_secs())),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_HINT))
 }
 
 fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> LlmError {
@@ -134,7 +147,7 @@ fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> LlmE
     let estimated = serde_json::from_slice::<Loading>(body)
         .ok()
         .filter(|l| l.estimated_time.is_finite() && l.estimated_time > 0.0)
-        .map(|l| Duration::from_secs_f64(l.estimated_time.min(86_400.0)));
+        .map(|l| Duration::from_secs_f64(l.estimated_time.min(MAX_RETRY_HINT.as_secs_f64())));
     let text = String::from_utf8_lossy(body);
     let detail: String = text.chars().take(MAX_DETAIL).collect();
     LlmError::Status {
@@ -218,6 +231,29 @@ mod tests {
             "B"
         );
         assert!(matches!(parse_text(b"[]"), Err(LlmError::Malformed(_))));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date_and_capped() {
+        let header = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, v.parse().expect("a header value"));
+            retry_after_header(&h)
+        };
+        assert_eq!(header("7"), Some(Duration::from_secs(7)));
+        assert_eq!(header("1000000000"), Some(MAX_RETRY_HINT));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(90);
+        let wait = header(&httpdate::fmt_http_date(soon)).expect("a date");
+        assert!(wait > Duration::from_secs(85) && wait <= Duration::from_secs(90));
+        let far = std::time::SystemTime::now() + Duration::from_secs(86_400);
+        assert_eq!(header(&httpdate::fmt_http_date(far)), Some(MAX_RETRY_HINT));
+        assert_eq!(
+            header("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(header("soon"), None);
+        let e = status_error(503, None, br#"{"error":"loading","estimated_time":1e9}"#);
+        assert!(matches!(e, LlmError::Status { retry_after: Some(d), .. } if d == MAX_RETRY_HINT));
     }
 
     #[test]
