@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of Breakwater's circuit breaker; see bench/README.md.
 #
-#   bench/run.sh [--quick] [--profile] [OUT_DIR]
+#   bench/run.sh [--quick] [--profile] [--only=a,b] [OUT_DIR]
 #
 # Installs what it needs (wrk from Debian, matplotlib in bench/.venv), builds the release
 # binaries, then runs every scenario against fake-llm and `breakwater serve` on 127.0.0.1
@@ -11,11 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'; }
-QUICK="" PROFILE="" OUT="" OUT_ARG=""
+QUICK="" PROFILE="" ONLY="" OUT="" OUT_ARG=""
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK="--quick" ;;
     --profile) PROFILE="--profile" ;;
+    --only=*) ONLY="$arg" ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "unknown option: $arg" >&2; usage >&2; exit 2 ;;
     *) OUT="$arg" OUT_ARG="$arg" ;;
@@ -46,11 +47,11 @@ BIN_DIR="$(cargo metadata --format-version 1 --no-deps \
   | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 
 mkdir -p "$OUT"
-COMMAND="bench/run.sh${QUICK:+ $QUICK}${PROFILE:+ $PROFILE}${OUT_ARG:+ $OUT_ARG}"
+COMMAND="bench/run.sh${QUICK:+ $QUICK}${PROFILE:+ $PROFILE}${ONLY:+ $ONLY}${OUT_ARG:+ $OUT_ARG}"
 # `timeout` puts the run in its own process group and signals the whole group (fake-llm,
 # breakwater, wrk) when the limit passes or when this script is interrupted.
 PYTHONPATH=bench timeout -k 15 "$LIMIT" "$VENV/bin/python" -m breakwater_bench \
-  $QUICK $PROFILE --bin-dir "$BIN_DIR" --command "$COMMAND" "$OUT" &
+  $QUICK $PROFILE $ONLY --bin-dir "$BIN_DIR" --command "$COMMAND" "$OUT" &
 RUN=$!
 trap 'kill -TERM "$RUN" 2>/dev/null || true; wait "$RUN" 2>/dev/null || true; exit 130' INT TERM
 wait "$RUN"

@@ -22,7 +22,7 @@ from . import corpus, plot, profile, rawdata, report, retrieval
 from .analyze import analyze
 from .procs import Binaries, ingest, start_fake_llm
 from .runner import Bench, RunResult, run
-from .scenarios import QUICK, Settings, fault_scenarios, overhead_scenarios
+from .scenarios import QUICK, Settings, all_scenarios
 
 
 def main() -> int:
@@ -60,11 +60,13 @@ def run_everything(args: argparse.Namespace, settings: Settings, out_dir: Path) 
 
 
 def finish(out_dir: Path, settings: Settings, runs: list[RunResult], info: dict) -> None:
-    results = {r.key: analyze(r) for r in runs}
+    results = {r.key: analyze(r, settings.call_timeout_s) for r in runs}
     by_key = {r.key: r for r in runs}
     pictures = [p for p in (
         plot.timelines(by_key, ["outage", "flapping"], out_dir / "timeline-outage-flapping.png"),
         plot.timelines(by_key, ["hang", "recovery"], out_dir / "timeline-hang-recovery.png"),
+        plot.timelines(by_key, ["hang50", "blip"], out_dir / "timeline-hang50-blip.png"),
+        plot.timelines(by_key, ["outage-backoff"], out_dir / "timeline-outage-backoff.png"),
     ) if p]
     raw = out_dir / "raw"
     probe = json.loads((raw / "retrieval.json").read_text()) \
@@ -114,8 +116,7 @@ def prepare(s: Settings, bins: Binaries, workdir: Path, out_dir: Path,
 
 def run_all(bench: Bench, s: Settings, only: str) -> list[RunResult]:
     wanted = {x for x in only.split(",") if x}
-    scenarios = [sc for sc in overhead_scenarios(s) + fault_scenarios(s)
-                 if not wanted or sc.name in wanted]
+    scenarios = [sc for sc in all_scenarios(s) if not wanted or sc.name in wanted]
     total = sum(sc.seconds * len(sc.breaker_modes) for sc in scenarios)
     log(f"{len(scenarios)} scenarios, {total:.0f} s of load")
     plan = [(sc, breaker, False) for sc in scenarios for breaker in sc.breaker_modes]

@@ -127,7 +127,7 @@ def answers_while_open(run: RunResult) -> list[Record]:
             and r.circuit in OPEN_STATES and at(r.sent) in OPEN_STATES]
 
 
-def analyze(run: RunResult) -> dict:
+def analyze(run: RunResult, call_timeout_s: float | None = None) -> dict:
     s = run.scenario
     recs = run.records
     out: dict = {
@@ -184,6 +184,10 @@ def analyze(run: RunResult) -> dict:
     out["during_failure"] = {**latency_summary(failing), **shares(failing)}
     out["failing_phase_calls"] = [p.upstream_calls for p in run.phases if p.failing]
     out["answers_while_open"] = latency_summary(answers_while_open(run))
+    out["shed"] = run.shed
+    if call_timeout_s:
+        # Requests that waited out (nearly) the whole call timeout.
+        out["waited_timeout"] = sum(1 for r in recs if r.latency_ms >= 950 * call_timeout_s)
     out["calls_before_open"] = [p.get("calls_before_open") for p in phases if p["failing"]]
     out["calls_after_open"] = [p.get("calls_after_open") for p in phases if p["failing"]]
     return out

@@ -11,7 +11,7 @@ from pathlib import Path
 from .load import read_records
 from .monitor import Sample
 from .runner import PhaseEvent, RunResult
-from .scenarios import Settings, fault_scenarios, overhead_scenarios
+from .scenarios import Settings, all_scenarios
 
 
 def save_settings(raw_dir: Path, settings: Settings) -> None:
@@ -28,6 +28,7 @@ def save_run(raw_dir: Path, run: RunResult) -> None:
     meta = {"scenario": run.scenario.name, "breaker": run.breaker, "profiled": run.profiled,
             "t0": run.t0, "wrk": run.wrk, "answers": run.answers,
             "transitions": run.transitions, "upstream_calls": run.upstream_calls,
+            "shed": run.shed,
             "phases": [dataclasses.asdict(p) for p in run.phases]}
     (raw_dir / f"{run.key}.run.json").write_text(json.dumps(meta, indent=2))
     with open(raw_dir / f"{run.key}.samples.csv", "w", newline="") as f:
@@ -40,7 +41,7 @@ def save_run(raw_dir: Path, run: RunResult) -> None:
 
 def load_runs(raw_dir: Path, settings: Settings) -> list[RunResult]:
     """Every run saved in `raw_dir`, in the order they ran."""
-    scenarios = {s.name: s for s in overhead_scenarios(settings) + fault_scenarios(settings)}
+    scenarios = {s.name: s for s in all_scenarios(settings)}
     runs = []
     for path in sorted(raw_dir.glob("*.run.json"), key=lambda p: p.stat().st_mtime):
         meta = json.loads(path.read_text())
@@ -49,7 +50,7 @@ def load_runs(raw_dir: Path, settings: Settings) -> list[RunResult]:
                         read_records(raw_dir / f"{key}.requests.csv"), meta["wrk"],
                         [PhaseEvent(**p) for p in meta["phases"]], answers=meta["answers"],
                         transitions=meta["transitions"], upstream_calls=meta["upstream_calls"],
-                        profiled=meta["profiled"])
+                        profiled=meta["profiled"], shed=meta.get("shed", 0))
         with open(raw_dir / f"{key}.samples.csv", newline="") as f:
             run.samples = [Sample(float(r["t"]), r["state"], r["opened_at"] or None,
                                   int(r["consecutive_failures"]), int(r["upstream_calls"]))

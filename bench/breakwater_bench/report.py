@@ -79,6 +79,30 @@ def goals(results: dict[str, dict], s: Settings) -> list[dict]:
         if after is not None:
             add("of which calls once open (trials)", f"<= 1 per {s.reset_timeout_s:g} s = "
                 f"{trials}", after, trials, "outage / breaker on", unit="calls")
+    for name in ("healthy50", "healthy200"):
+        r = results.get(f"{name}-on")
+        if r:
+            add(f"requests shed, healthy upstream at {r['offered_rps']:g} req/s",
+                "0", r["shed"], 0, f"{name} / breaker on", unit="shed",
+                extra=f" of {r['count']}")
+    hang50 = results.get("hang50-on")
+    if hang50:
+        add(f"hung upstream at 50 req/s: requests that waited the {s.call_timeout_s:g} s timeout",
+            "<= 10", hang50.get("waited_timeout"), 10, "hang50 / breaker on", unit="requests",
+            extra=f" ({hang50['shed']} shed)")
+        before = hang50["calls_before_open"][0] if hang50["calls_before_open"] else None
+        add("hung upstream at 50 req/s: upstream calls before the circuit opened", "<= 15",
+            before, 15, "hang50 / breaker on", unit="calls")
+    blip = results.get("blip-on")
+    if blip and blip["first_llm_answer_s"]:
+        back = blip["first_llm_answer_s"][0]
+        add("blip: LLM answers back after the upstream recovers", "<= 3 s",
+            None if back is None else round(back, 2), 3, "blip / breaker on", unit="s")
+    backoff = results.get("outage-backoff-on")
+    if backoff and backoff["failing_phase_calls"]:
+        add(f"{backoff['phases'][1]['end_s'] - backoff['phases'][1]['start_s']:g} s outage with "
+            "backoff (reset 2 s, max 60 s): upstream calls", "<= 12",
+            backoff["failing_phase_calls"][0], 12, "outage-backoff / breaker on", unit="calls")
     hang_off, hang_on = results.get("hang-off"), results.get("hang-on")
     out_off = results.get("outage-off")
     if hang_off and hang_on:

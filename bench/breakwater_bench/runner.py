@@ -4,6 +4,7 @@ upstream's faults switched on schedule, the breaker watched, everything stopped 
 from __future__ import annotations
 
 import http.client
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ class RunResult:
     transitions: dict[str, int] = field(default_factory=dict)
     upstream_calls: int = 0
     profiled: bool = False
+    # Requests the in-flight bound shed (from the breaker's status at the end).
+    shed: int = 0
 
     @property
     def label(self) -> str:
@@ -67,10 +70,10 @@ class Bench:
     bodies: dict[str, Path]
     profile_wrap: list[str] | None = None  # a profiler around `breakwater serve`
 
-    def server_config(self, breaker: bool) -> ServerConfig:
+    def server_config(self, breaker: bool, env: tuple = ()) -> ServerConfig:
         s = self.settings
         return ServerConfig(self.db, self.fake.port, breaker, s.fail_threshold,
-                            s.call_timeout_s, s.reset_timeout_s, s.cache_ttl_s)
+                            s.call_timeout_s, s.reset_timeout_s, s.cache_ttl_s, dict(env))
 
 
 def run(bench: Bench, scenario: Scenario, breaker: bool, seed: int,
@@ -81,10 +84,15 @@ def run(bench: Bench, scenario: Scenario, breaker: bool, seed: int,
     load: LoadRun | None = None
     try:
         if scenario.target == "breakwater":
-            server = start_breakwater(bench.bins, bench.workdir, bench.server_config(breaker),
+            server = start_breakwater(bench.bins, bench.workdir,
+                                      bench.server_config(breaker, scenario.env),
                                       bench.profile_wrap if profiled else None)
             port = server.port
             warm_up(port, bench.bodies["warmup"])
+            # The server has been talking to the upstream as it is when the run starts, so
+            # its in-flight bound knows the upstream's latency (not the warm-up's 0 ms).
+            set_fault(bench.fake.port, scenario.phases[0].fault)
+            warm_up_latency(port, bench.bodies["warmup"])
             reset_fake(bench.fake.port)
             before = mon.scrape(port)
             watcher = mon.Monitor(port, bench.fake.port).start()
@@ -111,6 +119,9 @@ def run(bench: Bench, scenario: Scenario, breaker: bool, seed: int,
             after = mon.scrape(port)
             out.answers = mon.answers_by_source(before, after)
             out.transitions = mon.transitions(after)
+            health = get_json(port, "/api/assistant/health/circuit-breaker")
+            limit = health["breakers"][-1].get("in_flight_limit") or {}
+            out.shed = int(limit.get("shed", 0))
         return out
     finally:
         if load:
@@ -145,6 +156,29 @@ def _sleep_until(t: float) -> None:
     delay = t - time.time()
     if delay > 0:
         time.sleep(delay)
+
+
+def warm_up_latency(port: int, bodies: Path, skip: int = 150, count: int = 20,
+                    parallel: int = 10) -> None:
+    """`count` more uncached questions, `parallel` at a time, against the first phase's
+    upstream: what the adaptive in-flight bound learns the usual latency from."""
+    lines = [line for line in bodies.read_text().splitlines() if line][skip:skip + count]
+
+    def ask(chunk: list[str]) -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        try:
+            for line in chunk:
+                conn.request("POST", "/api/assistant/query", body=line.encode(),
+                             headers={"Content-Type": "application/json"})
+                conn.getresponse().read()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=ask, args=(lines[i::parallel],)) for i in range(parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def warm_up(port: int, bodies: Path, count: int = 150) -> None:

@@ -75,6 +75,8 @@ class Scenario:
     bodies: str | None = "queries"  # "queries", "chat" or None (GET)
     breaker_modes: tuple[bool, ...] = (True, False)
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Server variables this scenario sets beyond the run's settings.
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -113,6 +115,40 @@ def fault_scenarios(s: Settings) -> list[Scenario]:
                  healthy(s, s.warm_s), outage(s.recovery_outage_s),
                  healthy(s, s.recovery_after_s)),
     ]
+
+
+# Recovery with backoff: a short first open time that doubles after each failed trial.
+BACKOFF_ENV = (("CIRCUIT_BREAKER_RESET_TIMEOUT", "2"), ("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", "60"))
+
+
+def traffic_scenarios(s: Settings) -> list[Scenario]:
+    """The breaker under real traffic (issue: no false trips, hung upstreams contained,
+    fast recovery): breaker on only, with the default adaptive in-flight bound."""
+    quick = s.mode == "quick"
+    blip_s, backoff_outage_s = (2.0, 6.0) if quick else (5.0, 60.0)
+
+    def scenario(name: str, title: str, rate: float, *phases: Phase, env=()) -> Scenario:
+        return Scenario(name, title, tuple(phases), rate, s.fault_connections,
+                        breaker_modes=(True,), env=env, tags=("traffic",))
+
+    return [
+        scenario("healthy50", f"healthy upstream ({s.upstream_latency_ms} ms) at 50 req/s", 50.0,
+                 healthy(s, s.healthy_s)),
+        scenario("healthy200", f"healthy upstream ({s.upstream_latency_ms} ms) at 200 req/s",
+                 200.0, healthy(s, s.healthy_s)),
+        scenario("hang50", f"hung upstream for {s.hang_s:g} s at 50 req/s", 50.0,
+                 healthy(s, s.warm_s), hang(s.hang_s), healthy(s, s.after_s)),
+        scenario("blip", f"{blip_s:g} s blip (5xx), reset 2 s doubling to 60 s", s.fault_rate,
+                 healthy(s, s.warm_s), outage(blip_s), healthy(s, s.recovery_after_s),
+                 env=BACKOFF_ENV),
+        scenario("outage-backoff", f"{backoff_outage_s:g} s outage (5xx), reset 2 s doubling "
+                 "to 60 s", s.fault_rate, healthy(s, s.warm_s), outage(backoff_outage_s),
+                 healthy(s, s.after_s), env=BACKOFF_ENV),
+    ]
+
+
+def all_scenarios(s: Settings) -> list[Scenario]:
+    return overhead_scenarios(s) + fault_scenarios(s) + traffic_scenarios(s)
 
 
 def overhead_scenarios(s: Settings) -> list[Scenario]:

@@ -54,6 +54,7 @@ mod layer;
 mod limit;
 mod policy;
 mod registry;
+mod run;
 mod state;
 mod status;
 mod window;

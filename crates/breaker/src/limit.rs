@@ -6,7 +6,8 @@
 //! as calls run late:
 //!
 //! - while fewer than `floor` calls in flight are older than `stall_factor` × the usual
-//!   latency (mean plus three deviations of recent successes), nothing is shed: a healthy
+//!   latency (mean plus three deviations of recent successes; and at least 100 ms past
+//!   it), nothing is shed: a healthy
 //!   upstream, however busy, a load that ramps up, or one long answer are never held back;
 //! - once `floor` calls are late, the bound is Little's law with headroom: `headroom` × the success
 //!   throughput of the last half second × the usual latency, plus `floor`. A slow upstream keeps
@@ -67,10 +68,17 @@ const BUCKETS: usize = 5;
 /// ... over the last `RATE_BUCKETS` of them (half a second: short, so that a stall shows
 /// soon; the bucket being filled counts as a whole one, so the rate errs high).
 const RATE_BUCKETS: u64 = 5;
-/// Weight of each new latency sample in the running mean and deviation.
-const ALPHA: f64 = 0.1;
+/// Weight of each new latency sample in the running mean and deviation: a longer latency
+/// is learnt fast (so a slower but healthy upstream stops looking late after a few
+/// answers), a shorter one slowly.
+const ALPHA_UP: f64 = 0.3;
+const ALPHA_DOWN: f64 = 0.05;
 /// The usual latency never counts as shorter than this (fast upstreams jitter in ms).
 const MIN_USUAL_NANOS: f64 = 20_000_000.0;
+/// A call is late only once it is this much past the usual latency, too: a near-constant
+/// latency has almost no deviation, and the caller's own scheduling jitter (tens of ms on
+/// a busy machine) must not read as a stall.
+const MIN_SLACK_NANOS: f64 = 100_000_000.0;
 
 /// The state of a bound, for the status snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -158,10 +166,11 @@ impl Limiter {
                     return a.max;
                 };
                 // Places are numbered in admission order, so the late calls come first.
+                let late_after = (a.stall_factor * usual).max(usual + MIN_SLACK_NANOS);
                 let late = flights
                     .started
                     .values()
-                    .take_while(|&&t| now.saturating_sub(t) as f64 > a.stall_factor * usual)
+                    .take_while(|&&t| now.saturating_sub(t) as f64 > late_after)
                     .take(a.floor as usize)
                     .count();
                 if late < a.floor as usize {
@@ -193,8 +202,13 @@ impl Flights {
         if self.samples == 0 {
             self.mean = latency;
         } else {
-            self.deviation += ALPHA * ((latency - self.mean).abs() - self.deviation);
-            self.mean += ALPHA * (latency - self.mean);
+            let alpha = if latency > self.mean {
+                ALPHA_UP
+            } else {
+                ALPHA_DOWN
+            };
+            self.deviation += alpha * ((latency - self.mean).abs() - self.deviation);
+            self.mean += alpha * (latency - self.mean);
         }
         self.samples = self.samples.saturating_add(1);
         let bucket = now / BUCKET_NANOS;

@@ -28,6 +28,7 @@ use crate::error::Rejected;
 use crate::events::{Event, Listener, Transition};
 use crate::limit::{InFlightLimit, Limiter};
 use crate::policy::{Backoff, TripPolicy};
+use crate::run::Run;
 use crate::window::SlidingWindow;
 
 /// The state of a circuit.
@@ -87,6 +88,8 @@ const GEN_SHIFT: u32 = B_SHIFT + B_BITS;
 pub(crate) const MAX_A: u32 = (1 << A_BITS) - 1;
 /// Largest success threshold the word can hold.
 pub(crate) const MAX_B: u32 = (1 << B_BITS) - 1;
+/// The state tag and the `a` count: zero in both = closed with no failures counted.
+const CLOSED_CLEAN_MASK: u64 = TAG_MASK | (MAX_A as u64) << A_SHIFT;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Word(u64);
@@ -155,7 +158,8 @@ pub(crate) struct Settings {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
     /// Low to high: the `TicketKind` (2 bits), whether the in-flight bound holds a place
-    /// for the call (1 bit), the generation (21 bits), the place's number (40 bits).
+    /// for the call (1 bit), whether the failure run tracks it (1 bit), the generation
+    /// (21 bits), the place's number (39 bits).
     id: u64,
     /// When the call was admitted: a precise reading when slow calls are timed, else an
     /// admission stamp ([`Clock::stamp_nanos`]); orders calls for the failure run.
@@ -172,7 +176,10 @@ enum TicketKind {
 }
 
 const LIMITED: u64 = 1 << 2;
-const TICKET_GEN_SHIFT: u32 = 3;
+const TRACKED: u64 = 1 << 3;
+/// The ticket bits that send an outcome off the fast path.
+const SLOW_TICKET: u64 = 3 | LIMITED | TRACKED;
+const TICKET_GEN_SHIFT: u32 = 4;
 const TICKET_GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 const PLACE_SHIFT: u32 = TICKET_GEN_SHIFT + (64 - GEN_SHIFT);
 
@@ -189,6 +196,16 @@ impl Ticket {
             id: self.id | LIMITED | place << PLACE_SHIFT,
             ..self
         }
+    }
+    /// The ticket of a call admitted while a failure run was under way.
+    fn tracked(self) -> Self {
+        Self {
+            id: self.id | TRACKED,
+            ..self
+        }
+    }
+    fn is_tracked(self) -> bool {
+        self.id & TRACKED != 0
     }
     fn place(self) -> Option<u64> {
         (self.id & LIMITED != 0).then_some(self.id >> PLACE_SHIFT)
@@ -245,9 +262,8 @@ pub(crate) struct Machine {
     word: AtomicU64,
     /// Clock reading at which an open circuit admits its first trial.
     open_until: AtomicU64,
-    /// Closed with failures counted: when the earliest-admitted failing call of the run was
-    /// admitted. Only a success admitted no earlier than that ends the run.
-    run_since: AtomicU64,
+    /// The current failure run (closed state), in admission order.
+    run: Run,
     window: Option<SlidingWindow>,
     /// No slow-call timing and no window: a success on a clean closed circuit needs no
     /// work beyond counting.
@@ -287,7 +303,7 @@ impl Machine {
             counters: Counters::new(),
             word: AtomicU64::new(Word::new(initial, 0).0),
             open_until: AtomicU64::new(0),
-            run_since: AtomicU64::new(0),
+            run: Run::default(),
             window,
             history: Mutex::new(History {
                 trips: 0,
@@ -310,7 +326,8 @@ impl Machine {
         // Acquire pairs with the transition's release, so an `Open` word is read with
         // the `open_until` that was stored before it.
         let current = Word(self.word.load(Acquire));
-        if current.state_is(State::Closed) && self.limiter.is_none() {
+        // Closed with no failure run under way (state tag and count both zero), no bound.
+        if current.0 & CLOSED_CLEAN_MASK == 0 && self.limiter.is_none() {
             return Ok(self.ticket(TicketKind::Closed, current));
         }
         self.acquire_not_closed(current)
@@ -319,15 +336,19 @@ impl Machine {
     /// A call on a closed circuit, within the in-flight bound if there is one.
     #[inline(never)]
     fn acquire_closed(&self, current: Word) -> Result<Ticket, Rejected> {
-        let ticket = self.ticket(TicketKind::Closed, current);
-        let Some(limiter) = &self.limiter else {
-            return Ok(ticket);
-        };
-        match limiter.admit(self.clock.now_nanos()) {
-            Some(place) => Ok(ticket.limited(place)),
-            // Shed, not failed: the circuit stays closed and the caller falls back at once.
-            None => Err(self.reject(State::Closed, Some(Duration::ZERO))),
+        let mut ticket = self.ticket(TicketKind::Closed, current);
+        if let Some(limiter) = &self.limiter {
+            match limiter.admit(self.clock.now_nanos()) {
+                Some(place) => ticket = ticket.limited(place),
+                // Shed, not failed: the circuit stays closed and the caller falls back.
+                None => return Err(self.reject(State::Closed, Some(Duration::ZERO))),
+            }
         }
+        if current.a() > 0 && self.settings.policy.consecutive().is_some() {
+            self.run.track(current.generation(), ticket.started);
+            ticket = ticket.tracked();
+        }
+        Ok(ticket)
     }
 
     #[inline(never)]
@@ -415,7 +436,7 @@ impl Machine {
         // The common case, kept small enough to inline: a success on a closed circuit
         // with no failures to forget and nothing timed or windowed changes no state.
         if outcome == Outcome::Success
-            && ticket.id & (3 | LIMITED) == TicketKind::Closed as u64
+            && ticket.id & SLOW_TICKET == TicketKind::Closed as u64
             && self.plain_success
             && Word(self.word.load(Acquire)) == Word::new(State::Closed, ticket.generation())
         {
@@ -461,46 +482,25 @@ impl Machine {
     }
 
     fn complete_closed(&self, ticket: Ticket, outcome: Outcome) {
-        let failed = match outcome {
-            Outcome::Ignored => return,
-            other => other.is_failure(),
+        let generation = ticket.generation();
+        if ticket.is_tracked() {
+            self.run.untrack(generation, ticket.started);
+        }
+        let counted = match outcome {
+            Outcome::Ignored => None,
+            _ if outcome.is_failure() => self.count_failure(ticket),
+            _ => self.count_success(ticket),
         };
-        let mut current = Word(self.word.load(Acquire));
-        let after = loop {
-            if current.state() != State::Closed || current.generation() != ticket.generation() {
-                return; // admitted before a transition: too late to count
+        let Some((after, trips)) = counted else {
+            // Not counted, but a tracked call that finished may decide a pending run.
+            if ticket.is_tracked() {
+                self.trip_if_decided(generation);
             }
-            // Consecutive in admission order: a run of failures ends only with a success
-            // admitted no earlier than the run's earliest-admitted failure. Calls in flight
-            // when an outage starts were admitted before every failure of it, so their late
-            // successes do not hold the circuit closed; under steady load a success admitted
-            // after a failing call ends its run, as in completion order, however many calls
-            // are in flight. Not writing keeps the word's cache line shared between cores.
-            let next = if failed {
-                if current.a() == 0 {
-                    self.run_since.store(ticket.started, Relaxed);
-                } else {
-                    self.run_since.fetch_min(ticket.started, Relaxed);
-                }
-                current.with_a(current.a() + 1)
-            } else if current.a() == 0 || ticket.started < self.run_since.load(Relaxed) {
-                break current;
-            } else {
-                current.with_a(0)
-            };
-            match self
-                .word
-                .compare_exchange_weak(current.0, next.0, AcqRel, Acquire)
-            {
-                Ok(_) => break next,
-                Err(actual) => current = Word(actual),
-            }
+            return;
         };
+        let failed = outcome.is_failure();
         let policy = self.settings.policy;
-        let in_a_row = policy
-            .consecutive()
-            .filter(|&n| failed && after.a() >= n)
-            .map(|_| Transition::ConsecutiveFailures(after.a()));
+        let in_a_row = trips.then(|| Transition::ConsecutiveFailures(after.a()));
         let rate = match (policy.rate(), &self.window) {
             (Some((threshold, _, min_calls)), Some(window)) => {
                 let now = self.clock.now_nanos();
@@ -516,10 +516,83 @@ impl Machine {
             }
             _ => None,
         };
-        let reason = in_a_row.or(rate);
-        if let Some(reason) = reason {
-            self.transition(after, (State::Open, reason), 0, retry_hint(outcome));
+        match in_a_row.or(rate) {
+            Some(reason) => {
+                self.transition(after, (State::Open, reason), 0, retry_hint(outcome));
+            }
+            None if ticket.is_tracked() && !failed => self.trip_if_decided(generation),
+            None => {}
         }
+    }
+
+    /// Counts a failure into the run. `None` when it came too late (the state moved on);
+    /// else the new word and whether the run now trips.
+    fn count_failure(&self, ticket: Ticket) -> Option<(Word, bool)> {
+        let mut span = self.run.lock();
+        let mut current = Word(self.word.load(Acquire));
+        let after = loop {
+            if current.state() != State::Closed || current.generation() != ticket.generation() {
+                return None; // admitted before a transition: too late to count
+            }
+            self.run.failed(&mut span, ticket.started, current.a() == 0);
+            let next = current.with_a(current.a() + 1);
+            match self
+                .word
+                .compare_exchange_weak(current.0, next.0, AcqRel, Acquire)
+            {
+                Ok(_) => break next,
+                Err(actual) => current = Word(actual),
+            }
+        };
+        let long_enough = self
+            .settings
+            .policy
+            .consecutive()
+            .is_some_and(|n| after.a() >= n);
+        let trips = long_enough && !self.run.undecided(&span, after.generation());
+        Some((after, trips))
+    }
+
+    /// Counts a success: it ends the run if admitted no earlier than the run's first
+    /// failure. `None` when it changes nothing.
+    fn count_success(&self, ticket: Ticket) -> Option<(Word, bool)> {
+        let mut current = Word(self.word.load(Acquire));
+        loop {
+            if current.state() != State::Closed || current.generation() != ticket.generation() {
+                return None;
+            }
+            if current.a() == 0 || !self.run.ended_by(ticket.started) {
+                // Nothing to reset, or a call admitted before every failure of the run: it
+                // says nothing about the upstream since. Still counted by a rate window.
+                // Not writing keeps the word's cache line shared between cores.
+                return self.window.is_some().then_some((current, false));
+            }
+            let next = current.with_a(0);
+            match self
+                .word
+                .compare_exchange_weak(current.0, next.0, AcqRel, Acquire)
+            {
+                Ok(_) => return Some((next, false)),
+                Err(actual) => current = Word(actual),
+            }
+        }
+    }
+
+    /// A run held back by calls still in flight trips once none are left.
+    fn trip_if_decided(&self, generation: u64) {
+        let current = Word(self.word.load(Acquire));
+        let Some(n) = self.settings.policy.consecutive() else {
+            return;
+        };
+        if current.state() != State::Closed
+            || current.generation() != generation
+            || current.a() < n
+            || self.run.undecided(&self.run.lock(), generation)
+        {
+            return;
+        }
+        let reason = Transition::ConsecutiveFailures(current.a());
+        self.transition(current, (State::Open, reason), 0, None);
     }
 
     fn complete_trial(&self, generation: u64, outcome: Outcome) {

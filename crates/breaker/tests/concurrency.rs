@@ -170,3 +170,56 @@ fn concurrent_failures_trip_exactly_once() {
     assert!(s.consecutive_failures >= 50);
     assert_eq!(s.calls + s.rejected, (THREADS * 100) as u64);
 }
+
+#[test]
+fn a_run_held_back_by_calls_in_flight_is_decided_once_they_finish() {
+    // Threads hold calls across failures and finish them in any order, on a moving clock.
+    // Once every call has finished nothing is undecided: a closed circuit must hold fewer
+    // failures in a row than the threshold.
+    let mut closed_with_failures = 0;
+    for round in 0..40u64 {
+        let (clock, hand) = Clock::manual();
+        let breaker = CircuitBreaker::builder("runs")
+            .trip_policy(TripPolicy::consecutive_failures(4))
+            .reset_timeout(Duration::from_secs(3600))
+            .clock(clock)
+            .build()
+            .expect("valid");
+        let start = Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            for t in 0..THREADS as u64 {
+                let (breaker, hand, start) = (&breaker, &hand, &start);
+                s.spawn(move || {
+                    start.wait();
+                    let mut held = Vec::new();
+                    for i in 0..2_000u64 {
+                        let x = (i * 7 + t * 13 + round) % 23;
+                        if x == 0 {
+                            hand.advance(Duration::from_micros(1));
+                        }
+                        if let Ok(permit) = breaker.try_acquire() {
+                            held.push(permit);
+                        }
+                        if held.len() > (x % 4) as usize {
+                            let permit = held.swap_remove(0);
+                            match x % 7 {
+                                0..=2 => permit.record(Outcome::Success),
+                                6 => drop(permit),
+                                _ => permit.record(Outcome::Failure),
+                            }
+                        }
+                    }
+                    // The last ones are cancelled: they end no run, and leave nothing in
+                    // flight to hold one back.
+                    drop(held);
+                });
+            }
+        });
+        let status = breaker.status();
+        if status.state == State::Closed {
+            assert!(status.consecutive_failures < 4, "round {round}: {status:?}");
+            closed_with_failures += u32::from(status.consecutive_failures > 0);
+        }
+    }
+    eprintln!("{closed_with_failures} of 40 rounds ended closed inside a run");
+}

@@ -93,6 +93,11 @@ struct Model {
     /// When the earliest-admitted failing call of the current run was admitted: a success
     /// resets `consecutive` only if its call was admitted no earlier (admission order).
     run_since_ms: u64,
+    /// When the latest-admitted failing call of the run was admitted.
+    run_until_ms: u64,
+    /// Calls admitted while a run was under way, still in flight: (generation, admitted).
+    /// A long enough run trips only when none of them lies within its span.
+    pending: Vec<(u64, u64)>,
     open_until_ms: u64,
     in_flight: u32,
     trial_successes: u32,
@@ -105,17 +110,28 @@ struct Model {
 struct ModelTicket {
     generation: u64,
     admitted_ms: u64,
+    tracked: bool,
     trial: bool,
     passthrough: bool,
 }
 
 impl Model {
     fn admit(&mut self) -> Result<ModelTicket, Option<u64>> {
-        let ticket = |m: &Self, trial| ModelTicket {
-            generation: m.generation,
-            admitted_ms: m.now_ms,
-            trial,
-            passthrough: m.state == State::Disabled,
+        let ticket = |m: &mut Self, trial: bool| {
+            let tracked = !trial
+                && m.state == State::Closed
+                && m.consecutive > 0
+                && matches!(m.policy, ModelPolicy::Consecutive(_));
+            if tracked {
+                m.pending.push((m.generation, m.now_ms));
+            }
+            ModelTicket {
+                generation: m.generation,
+                admitted_ms: m.now_ms,
+                tracked,
+                trial,
+                passthrough: m.state == State::Disabled,
+            }
         };
         match self.state {
             State::Closed | State::Disabled => Ok(ticket(self, false)),
@@ -158,6 +174,14 @@ impl Model {
     }
 
     fn finish(&mut self, ticket: ModelTicket, outcome: Outcome) {
+        if ticket.tracked {
+            let at = self
+                .pending
+                .iter()
+                .position(|&p| p == (ticket.generation, ticket.admitted_ms))
+                .expect("a tracked call is pending");
+            self.pending.swap_remove(at);
+        }
         if ticket.passthrough || ticket.generation != self.generation {
             return;
         }
@@ -176,21 +200,37 @@ impl Model {
             }
             return;
         }
-        if outcome == Outcome::Ignored {
-            return;
-        }
         if failed {
-            self.run_since_ms = if self.consecutive == 0 {
-                ticket.admitted_ms
+            if self.consecutive == 0 {
+                (self.run_since_ms, self.run_until_ms) = (ticket.admitted_ms, ticket.admitted_ms);
             } else {
-                self.run_since_ms.min(ticket.admitted_ms)
-            };
+                self.run_since_ms = self.run_since_ms.min(ticket.admitted_ms);
+                self.run_until_ms = self.run_until_ms.max(ticket.admitted_ms);
+            }
             self.consecutive += 1;
-        } else if ticket.admitted_ms >= self.run_since_ms {
+        } else if outcome != Outcome::Ignored && ticket.admitted_ms >= self.run_since_ms {
             self.consecutive = 0;
         }
+        let (since, until, generation) = (self.run_since_ms, self.run_until_ms, self.generation);
+        let undecided = self
+            .pending
+            .iter()
+            .any(|&(g, at)| g == generation && (since..=until).contains(&at));
+        if outcome == Outcome::Ignored {
+            // Counts nothing, but a tracked call that finished may decide a held-back run.
+            if let ModelPolicy::Consecutive(n) = self.policy
+                && ticket.tracked
+                && self.consecutive >= n
+                && !undecided
+            {
+                self.open(Outcome::Failure);
+            }
+            return;
+        }
         let trips = match self.policy {
-            ModelPolicy::Consecutive(n) => self.consecutive >= n,
+            ModelPolicy::Consecutive(n) => {
+                (failed || ticket.tracked) && self.consecutive >= n && !undecided
+            }
             ModelPolicy::CountRate {
                 threshold,
                 size,
@@ -279,7 +319,7 @@ proptest! {
         let breaker = build(policy, half_open_max, success_threshold, clock);
         let mut model = Model {
             policy, half_open_max, success_threshold, max_hint_ms: 3_000, now_ms: 0,
-            state: State::Closed, generation: 0, consecutive: 0, run_since_ms: 0, open_until_ms: 0,
+            state: State::Closed, generation: 0, consecutive: 0, run_since_ms: 0, run_until_ms: 0, pending: Vec::new(), open_until_ms: 0,
             in_flight: 0, trial_successes: 0, ring: VecDeque::new(), buckets: BTreeMap::new(),
         };
         let mut held: VecDeque<(Permit<'_>, ModelTicket)> = VecDeque::new();

@@ -726,3 +726,51 @@ fn consecutive_or_rate_opens_on_whichever_comes_first() {
         (Some(10), Some(6))
     );
 }
+
+#[test]
+fn a_run_with_a_call_in_flight_inside_it_waits_for_that_call() {
+    // Failures at once while calls admitted between them are still on their way: the run
+    // is consecutive in admission order only if those calls fail too.
+    for (last, opens) in [
+        (Outcome::Success, false),
+        (Outcome::Failure, true),
+        (Outcome::Ignored, true),
+    ] {
+        let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+        record(&b, Outcome::Failure); // the run starts
+        hand.advance(Duration::from_millis(10));
+        let between = b.try_acquire().expect("admitted during the run");
+        hand.advance(Duration::from_millis(10));
+        fail_times(&b, 2);
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "{last:?}: undecided while it is in flight"
+        );
+        assert_eq!(b.status().consecutive_failures, 3);
+        between.record(last);
+        assert_eq!(b.state() == State::Open, opens, "{last:?}");
+        if !opens {
+            assert_eq!(
+                b.status().consecutive_failures,
+                0,
+                "its success ends the run"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_call_in_flight_admitted_after_the_run_does_not_hold_it_back() {
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
+    fail_times(&b, 2);
+    hand.advance(Duration::from_millis(10));
+    let late_failure = b.try_acquire().expect("closed");
+    hand.advance(Duration::from_millis(10));
+    let after = b
+        .try_acquire()
+        .expect("admitted after every failure of the run");
+    late_failure.record(Outcome::Failure);
+    assert_eq!(b.state(), State::Open);
+    drop(after);
+}
