@@ -25,12 +25,15 @@ def timelines(runs: dict[str, RunResult], scenarios: list[str], path: Path) -> P
     scenarios = [s for s in scenarios if f"{s}-on" in runs or f"{s}-off" in runs]
     if not scenarios:
         return None
-    fig = plt.figure(figsize=(16, 5.6 * len(scenarios) + 0.6), layout="constrained")
+    # Scenarios run with the breaker on only get one column.
+    modes = ("on", "off") if any(f"{s}-off" in runs for s in scenarios) else ("on",)
+    width = 16 if len(modes) == 2 else 9
+    fig = plt.figure(figsize=(width, 5.6 * len(scenarios) + 0.6), layout="constrained")
     blocks = fig.subfigures(len(scenarios), 1, squeeze=False)[:, 0]
     for block, name in zip(blocks, scenarios):
-        axes = block.subplots(3, 2, sharex="col", sharey="row",
+        axes = block.subplots(3, len(modes), sharex="col", sharey="row", squeeze=False,
                               gridspec_kw={"height_ratios": [4, 1.4, 0.45]})
-        for col, mode in enumerate(("on", "off")):
+        for col, mode in enumerate(modes):
             run = runs.get(f"{name}-{mode}")
             if run is None:
                 for ax in axes[:, col]:
@@ -46,7 +49,8 @@ def timelines(runs: dict[str, RunResult], scenarios: list[str], path: Path) -> P
     handles.append(Patch(color="#fde0e0", label="upstream failing"))
     handles += [Patch(color=c, label=f"circuit {s}") for s, c in STATE_COLORS.items()
                 if s != "forced_open"]
-    fig.legend(handles=handles, loc="outside upper center", ncol=5, fontsize=9, frameon=False)
+    fig.legend(handles=handles, loc="outside upper center", ncol=5 if len(modes) == 2 else 3,
+               fontsize=9, frameon=False)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

@@ -85,14 +85,16 @@ def goals(results: dict[str, dict], s: Settings) -> list[dict]:
             add(f"requests shed, healthy upstream at {r['offered_rps']:g} req/s",
                 "0", r["shed"], 0, f"{name} / breaker on", unit="shed",
                 extra=f" of {r['count']}")
-    hang50 = results.get("hang50-on")
-    if hang50:
-        add(f"hung upstream at 50 req/s: requests that waited the {s.call_timeout_s:g} s timeout",
-            "<= 10", hang50.get("waited_timeout"), 10, "hang50 / breaker on", unit="requests",
-            extra=f" ({hang50['shed']} shed)")
-        before = hang50["calls_before_open"][0] if hang50["calls_before_open"] else None
-        add("hung upstream at 50 req/s: upstream calls before the circuit opened", "<= 15",
-            before, 15, "hang50 / breaker on", unit="calls")
+    for name, before in (("hang50", f"{s.upstream_latency_ms} ms"), ("hang50-fast", "100 ms")):
+        r = results.get(f"{name}-on")
+        if not r:
+            continue
+        add(f"hung upstream at 50 req/s ({before} answers before): requests that waited the "
+            f"{s.call_timeout_s:g} s timeout", "<= 10", r.get("waited_timeout"), 10,
+            f"{name} / breaker on", unit="requests", extra=f" ({r['shed']} shed)")
+        calls = r["calls_before_open"][0] if r["calls_before_open"] else None
+        add(f"hung upstream at 50 req/s ({before} answers before): upstream calls before the "
+            "circuit opened", "<= 15", calls, 15, f"{name} / breaker on", unit="calls")
     blip = results.get("blip-on")
     if blip and blip["first_llm_answer_s"]:
         back = blip["first_llm_answer_s"][0]

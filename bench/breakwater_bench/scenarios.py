@@ -138,6 +138,9 @@ def traffic_scenarios(s: Settings) -> list[Scenario]:
                  200.0, healthy(s, s.healthy_s)),
         scenario("hang50", f"hung upstream for {s.hang_s:g} s at 50 req/s", 50.0,
                  healthy(s, s.warm_s), hang(s.hang_s), healthy(s, s.after_s)),
+        scenario("hang50-fast", f"hung upstream for {s.hang_s:g} s at 50 req/s, 100 ms answers "
+                 "before", 50.0, healthy(s, s.warm_s, 100), hang(s.hang_s),
+                 healthy(s, s.after_s, 100)),
         scenario("blip", f"{blip_s:g} s blip (5xx), reset 2 s doubling to 60 s", s.fault_rate,
                  healthy(s, s.warm_s), outage(blip_s), healthy(s, s.recovery_after_s),
                  env=BACKOFF_ENV),

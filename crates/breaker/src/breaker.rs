@@ -159,6 +159,17 @@ impl CircuitBreaker {
         result.map_err(CallError::Inner)
     }
 
+    /// Completes when the in-flight bound finds the upstream stalled (calls far past the
+    /// usual latency). A caller waiting on a call may then stop waiting and fall back,
+    /// leaving the call to finish, or time out, on its own. Never completes without an
+    /// adaptive bound.
+    pub async fn stalled(&self) {
+        match &self.machine.limiter {
+            Some(limiter) => limiter.stalled().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// A snapshot of the state and counters, for health endpoints and logs.
     pub fn status(&self) -> Status {
         Status::read(&self.machine)
@@ -199,18 +210,9 @@ impl Permit<'_> {
         F: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        let result = match self.machine.settings.call_timeout {
-            None => future.await,
-            Some(limit) => match self.machine.clock.timeout(limit, future).await {
-                Some(result) => result,
-                None => {
-                    self.record(Outcome::Failure);
-                    return Err(CallError::Timeout(limit));
-                }
-            },
-        };
-        self.record(classify.classify(&result));
-        result.map_err(CallError::Inner)
+        let result = within_call_timeout(self.machine, future).await;
+        self.record(classified(&result, classify));
+        flatten(result)
     }
 
     /// Reports how the call ended.
@@ -229,6 +231,31 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// Runs `future` under the breaker's call timeout: `Err(limit)` when it ran out.
+async fn within_call_timeout<F: Future>(
+    machine: &Machine,
+    future: F,
+) -> Result<F::Output, Duration> {
+    match machine.settings.call_timeout {
+        None => Ok(future.await),
+        Some(limit) => machine.clock.timeout(limit, future).await.ok_or(limit),
+    }
+}
+
+fn classified<T, E, C: Classify<T, E>>(result: &Result<Result<T, E>, Duration>, c: C) -> Outcome {
+    match result {
+        Ok(result) => c.classify(result),
+        Err(_timed_out) => Outcome::Failure,
+    }
+}
+
+fn flatten<T, E>(result: Result<Result<T, E>, Duration>) -> Result<T, CallError<E>> {
+    match result {
+        Ok(result) => result.map_err(CallError::Inner),
+        Err(limit) => Err(CallError::Timeout(limit)),
+    }
+}
+
 /// A [`Permit`] that owns a handle to its breaker.
 #[must_use = "a permit must be given its call's outcome"]
 pub struct OwnedPermit {
@@ -237,6 +264,17 @@ pub struct OwnedPermit {
 }
 
 impl OwnedPermit {
+    /// Like [`Permit::run`], for a future that must be `'static` (a spawned task's).
+    pub async fn run<F, T, E, C>(self, future: F, classify: C) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        let result = within_call_timeout(&self.machine, future).await;
+        self.record(classified(&result, classify));
+        flatten(result)
+    }
+
     /// Reports how the call ended.
     pub fn record(mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
+use tokio::sync::Notify;
 
 /// How many calls the breaker lets be in flight at once.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -99,6 +100,8 @@ pub(crate) struct Limiter {
     kind: InFlightLimit,
     shed: AtomicU64,
     state: Mutex<Flights>,
+    /// Woken when the upstream is found stalled (the bound turns from open to tight).
+    stall: Notify,
 }
 
 struct Flights {
@@ -110,6 +113,8 @@ struct Flights {
     deviation: f64,
     /// Successes per bucket, and the bucket number each slot holds.
     buckets: [(u64, u32); BUCKETS],
+    /// Whether the last look found enough calls late.
+    late: bool,
 }
 
 impl Limiter {
@@ -124,7 +129,9 @@ impl Limiter {
                 mean: 0.0,
                 deviation: 0.0,
                 buckets: [(0, 0); BUCKETS],
+                late: false,
             }),
+            stall: Notify::new(),
         })
     }
 
@@ -135,7 +142,7 @@ impl Limiter {
     /// Takes a place for a call admitted at `now`, or `None` when the bound is reached.
     pub(crate) fn admit(&self, now: u64) -> Option<u64> {
         let mut flights = self.lock();
-        if flights.started.len() as u64 >= u64::from(self.bound(&flights, now)) {
+        if flights.started.len() as u64 >= u64::from(self.bound(&mut flights, now)) {
             drop(flights);
             self.shed.fetch_add(1, Relaxed);
             return None;
@@ -157,7 +164,12 @@ impl Limiter {
         }
     }
 
-    fn bound(&self, flights: &Flights, now: u64) -> u32 {
+    /// Completes at the next stall (see [`crate::CircuitBreaker::stalled`]).
+    pub(crate) async fn stalled(&self) {
+        self.stall.notified().await;
+    }
+
+    fn bound(&self, flights: &mut Flights, now: u64) -> u32 {
         match self.kind {
             InFlightLimit::Off => u32::MAX,
             InFlightLimit::Fixed(n) => n,
@@ -173,8 +185,13 @@ impl Limiter {
                     .take_while(|&&t| now.saturating_sub(t) as f64 > late_after)
                     .take(a.floor as usize)
                     .count();
+                let was_late = std::mem::replace(&mut flights.late, late >= a.floor as usize);
                 if late < a.floor as usize {
                     return a.max;
+                }
+                if !was_late {
+                    // Everyone waiting on a call may stop: the upstream has stalled.
+                    self.stall.notify_waiters();
                 }
                 let little = a.headroom * flights.throughput(now) * usual / 1e9;
                 (little.ceil() as u32).saturating_add(a.floor).min(a.max)
@@ -183,13 +200,13 @@ impl Limiter {
     }
 
     pub(crate) fn status(&self, now: u64) -> LimitStatus {
-        let flights = self.lock();
+        let mut flights = self.lock();
         LimitStatus {
             mode: match self.kind {
                 InFlightLimit::Adaptive(_) => "auto",
                 _ => "fixed",
             },
-            limit: self.bound(&flights, now),
+            limit: self.bound(&mut flights, now),
             in_flight: flights.started.len() as u32,
             shed: self.shed.load(Relaxed),
             usual_latency_seconds: flights.usual().map(|n| n / 1e9),

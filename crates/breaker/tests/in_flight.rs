@@ -211,3 +211,39 @@ fn invalid_bounds_are_refused() {
         assert_eq!(err.setting, "max_in_flight");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiters_hear_of_a_stall_when_the_bound_tightens() {
+    let (b, hand) = breaker(InFlightLimit::Adaptive(Adaptive::default()));
+    steady(&b, &hand, 50, Duration::from_millis(500), 3);
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.stalled().await }
+    });
+    tokio::task::yield_now().await;
+    let mut hung = Vec::new();
+    let mut heard_at = None;
+    for step in 0..100u32 {
+        if let Ok(p) = b.try_acquire() {
+            hung.push(p);
+        }
+        tokio::task::yield_now().await;
+        if heard_at.is_none() && waiter.is_finished() {
+            heard_at = Some(step);
+        }
+        hand.advance(Duration::from_millis(20));
+    }
+    let heard_at = heard_at.expect("the stall was announced");
+    let admitted = hung.len() as u32;
+    // Announced at the admission that found the calls late, the one the bound first shed.
+    assert_eq!(
+        heard_at, admitted,
+        "heard at step {heard_at}, {admitted} admitted"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), b.stalled())
+            .await
+            .is_err(),
+        "a stall is announced once, not to later waiters"
+    );
+}

@@ -103,6 +103,11 @@ pub fn record_llm(outcome: &'static str, seconds: f64) {
     histogram!("breakwater_llm_request_duration_seconds", "outcome" => outcome).record(seconds);
 }
 
+/// Counts a request that stopped waiting for its LLM call because the upstream stalled.
+pub fn record_abandoned() {
+    counter!("breakwater_llm_abandoned_total").increment(1);
+}
+
 /// Times one HTTP request; `route` is the matched route pattern, so labels stay bounded.
 pub fn record_http(method: &str, route: &str, status: u16, seconds: f64) {
     histogram!(

@@ -507,3 +507,75 @@ async fn the_health_entry_shows_every_breaker_setting() {
     assert_eq!(b["in_flight_limit"]["mode"], "auto");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn requests_waiting_on_a_stalled_upstream_stop_waiting_and_fall_back() {
+    let s = TestServer::start_with(&[("CIRCUIT_BREAKER_NAME", "stalls")]).await;
+    with_notes(&s).await;
+    // The adaptive bound learns the upstream's usual latency from a few answers.
+    for i in 0..12 {
+        assert_eq!(
+            source(&ask_ok(&s, ALICE, &format!("breaker warm {i}")).await),
+            "llm"
+        );
+    }
+    s.upstream.llm.set_fault(Fault::hang());
+    let waiting: Vec<_> = (0..4)
+        .map(|i| {
+            let (client, url) = (s.client.clone(), s.url("/api/assistant/query"));
+            tokio::spawn(async move {
+                let body = json!({"query": format!("breaker hung {i}"), "user_id": ALICE});
+                let response = client.post(url).json(&body).send().await.expect("sent");
+                json(response).await
+            })
+        })
+        .collect();
+    // Later requests find those four calls late and are shed; that look also tells the
+    // four to stop waiting. Keep asking new questions until they are back (each would
+    // otherwise wait out the 5 s call timeout).
+    let mut later = Vec::new();
+    for i in 0.. {
+        if waiting.iter().all(|w| w.is_finished()) {
+            break;
+        }
+        assert!(i < 200, "the waiting requests were not released");
+        let (client, url) = (s.client.clone(), s.url("/api/assistant/query"));
+        later.push(tokio::spawn(async move {
+            let body = json!({"query": format!("retries later {i}"), "user_id": ALICE});
+            json(client.post(url).json(&body).send().await.expect("sent")).await
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for w in waiting {
+        let answer = w.await.expect("no panic");
+        assert_eq!(source(&answer), "excerpts", "{answer}");
+        assert_eq!(answer["metadata"]["circuit_state"], "closed");
+    }
+    let status = breaker(&s).await;
+    assert_eq!(
+        status["failures"], 0,
+        "the abandoned calls have not timed out yet"
+    );
+    assert!(
+        status["in_flight_limit"]["shed"].as_u64() >= Some(1),
+        "{status}"
+    );
+    let text = s.get("/metrics").await.text().await.expect("text");
+    let abandoned: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("breakwater_llm_abandoned_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the abandoned counter");
+    // The four, and the later ones admitted before the calls were found late.
+    assert!(abandoned >= 4, "{text}");
+    for answer in later {
+        let answer = answer.await.expect("no panic");
+        assert_eq!(
+            source(&answer),
+            "excerpts",
+            "every later one falls back: {answer}"
+        );
+    }
+    s.upstream.llm.set_fault(Fault::ok());
+    s.stop().await;
+}

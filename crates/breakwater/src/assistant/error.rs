@@ -58,6 +58,10 @@ pub(crate) enum Unanswered {
     /// runs late): this request falls back at once instead of joining the wait.
     #[error("too many LLM calls in flight (the upstream is running late): request shed")]
     Shed(Rejected),
+    /// This request's call was under way when the upstream was found stalled: the request
+    /// stopped waiting (the call goes on until it answers or times out).
+    #[error("the LLM stopped answering (calls far past their usual time): gave up waiting")]
+    Stalled,
     #[error("the LLM did not answer within {:.1}s", .0.as_secs_f64())]
     Timeout(Duration),
     #[error("{0}")]

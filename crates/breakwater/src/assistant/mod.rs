@@ -18,7 +18,7 @@ mod error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breaker::{CallError, CircuitBreaker, Outcome, Permit, Registry};
+use breaker::{CallError, CircuitBreaker, Outcome, OwnedPermit, Registry};
 use tracing::Instrument;
 
 pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
@@ -141,21 +141,10 @@ impl Assistant {
             }
             Ok(permit) => {
                 let retrieved = self.retrieve(user, query, wanted).await?;
-                let grounding =
-                    &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
-                match self.generate(permit, query, grounding).await {
+                match self.generate(permit, query, &retrieved, user).await {
                     Ok(text) => {
-                        let answer =
-                            self.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started);
-                        let key =
-                            CacheKey::new(user, query, &self.inner.model, retrieved.generation);
-                        let entry = CachedAnswer {
-                            answer: text,
-                            sources: retrieved.excerpts,
-                            generation: retrieved.generation,
-                        };
-                        self.inner.cache.insert(&key, entry).await;
-                        return Ok(answer);
+                        let excerpts = &retrieved.excerpts;
+                        return Ok(self.respond(AnswerSource::Llm, &text, excerpts, k, started));
                     }
                     Err(why) => {
                         if let Some(answer) = self.stale(&key, &why, k, started).await {
@@ -177,11 +166,11 @@ impl Assistant {
     }
 
     /// Leave to call the LLM, or why not (no LLM configured, or the circuit refuses).
-    fn ask_permission(&self) -> Result<Permit<'_>, Unanswered> {
+    fn ask_permission(&self) -> Result<OwnedPermit, Unanswered> {
         if self.inner.llm.is_none() {
             return Err(Unanswered::NoLlm);
         }
-        self.inner.breaker.try_acquire().map_err(|rejected| {
+        self.inner.breaker.try_acquire_owned().map_err(|rejected| {
             if rejected.is_shed() {
                 Unanswered::Shed(rejected)
             } else {
@@ -239,32 +228,69 @@ impl Assistant {
     /// Asks the LLM under the breaker's permit.
     async fn generate(
         &self,
-        permit: Permit<'_>,
+        permit: OwnedPermit,
         query: &str,
-        excerpts: &[Excerpt],
+        retrieved: &SearchResult,
+        user: &UserId,
     ) -> Result<String, Unanswered> {
-        let llm = self.inner.llm.as_ref().ok_or(Unanswered::NoLlm)?;
-        let prompt = Prompt::grounded(query, excerpts);
-        let started = Instant::now();
-        let classify = |result: &Result<String, LlmError>| match result {
-            Ok(_) => Outcome::Success,
-            Err(e) => e.outcome(),
+        let llm = self.inner.llm.clone().ok_or(Unanswered::NoLlm)?;
+        let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
+        let prompt = Prompt::grounded(query, grounding);
+        let key = CacheKey::new(user, query, &self.inner.model, retrieved.generation);
+        let (cache, sources, generation) = (
+            self.inner.cache.clone(),
+            retrieved.excerpts.clone(),
+            retrieved.generation,
+        );
+        let call = async move {
+            let started = Instant::now();
+            let classify = |result: &Result<String, LlmError>| match result {
+                Ok(_) => Outcome::Success,
+                Err(e) => e.outcome(),
+            };
+            let result = permit.run(llm.generate(&prompt), classify).await;
+            let seconds = started.elapsed().as_secs_f64();
+            let result = match result {
+                Ok(text) => {
+                    metrics::record_llm("success", seconds);
+                    Ok(text)
+                }
+                Err(CallError::Rejected(rejected)) => Err(Unanswered::CircuitOpen(rejected)),
+                Err(CallError::Timeout(limit)) => {
+                    metrics::record_llm("timeout", seconds);
+                    Err(Unanswered::Timeout(limit))
+                }
+                Err(CallError::Inner(e)) => {
+                    metrics::record_llm("error", seconds);
+                    Err(Unanswered::Failed(e))
+                }
+            };
+            // Cached here, so an answer that comes after its request gave up still serves
+            // the next one. The prompt rests on the top-k whatever `max_sources` asked.
+            if let Ok(text) = &result {
+                let entry = CachedAnswer {
+                    answer: text.clone(),
+                    sources,
+                    generation,
+                };
+                cache.insert(&key, entry).await;
+            }
+            result
         };
-        let result = permit.run(llm.generate(&prompt), classify).await;
-        let seconds = started.elapsed().as_secs_f64();
-        match result {
-            Ok(text) => {
-                metrics::record_llm("success", seconds);
-                Ok(text)
-            }
-            Err(CallError::Rejected(rejected)) => Err(Unanswered::CircuitOpen(rejected)),
-            Err(CallError::Timeout(limit)) => {
-                metrics::record_llm("timeout", seconds);
-                Err(Unanswered::Timeout(limit))
-            }
-            Err(CallError::Inner(e)) => {
-                metrics::record_llm("error", seconds);
-                Err(Unanswered::Failed(e))
+        // The call runs on a task of its own: a request that stops waiting (the upstream
+        // stalled) leaves it to finish or time out, and the breaker still learns how it
+        // ended. A request that is dropped leaves it running too.
+        let task = tokio::spawn(call.in_current_span());
+        tokio::select! {
+            biased;
+            joined = task => match joined {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_cancelled) => Err(Unanswered::Stalled),
+            },
+            () = self.inner.breaker.stalled() => {
+                metrics::record_abandoned();
+                Err(Unanswered::Stalled)
             }
         }
     }

@@ -54,7 +54,7 @@ pub(super) async fn run(config: &Config, args: &StatusArgs) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 11] = [
     "NAME",
     "STATE",
     "FAILURES",
@@ -64,6 +64,8 @@ const COLUMNS: [&str; 9] = [
     "FAILED",
     "REJECTED",
     "IGNORED",
+    "IN-FLIGHT",
+    "SHED",
 ];
 
 /// A summary line, then one row per breaker.
@@ -87,7 +89,7 @@ fn render(health: &Value) -> String {
         out.push_str("no breakers registered\n");
         return out;
     }
-    let rows: Vec<[String; 9]> = breakers.iter().map(row).collect();
+    let rows: Vec<[String; 11]> = breakers.iter().map(row).collect();
     let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|i| {
             rows.iter()
@@ -109,7 +111,7 @@ fn render(health: &Value) -> String {
     out
 }
 
-fn row(status: &Value) -> [String; 9] {
+fn row(status: &Value) -> [String; 11] {
     let text = |key: &str| match &status[key] {
         Value::String(s) => s.clone(),
         Value::Null => "-".to_owned(),
@@ -118,6 +120,12 @@ fn row(status: &Value) -> [String; 9] {
     let failures = match status["fail_threshold"].as_u64() {
         Some(threshold) => format!("{}/{threshold}", text("consecutive_failures")),
         None => text("consecutive_failures"),
+    };
+    // In flight over the bound now (`auto` adapts it), or `-` without a bound.
+    let limit = &status["in_flight_limit"];
+    let (in_flight, shed) = match (limit["in_flight"].as_u64(), limit["limit"].as_u64()) {
+        (Some(n), Some(bound)) => (format!("{n}/{bound}"), limit["shed"].to_string()),
+        _ => ("-".to_owned(), "-".to_owned()),
     };
     let retry_after = status["retry_after_seconds"]
         .as_f64()
@@ -132,6 +140,8 @@ fn row(status: &Value) -> [String; 9] {
         text("failures"),
         text("rejected"),
         text("ignored"),
+        in_flight,
+        shed,
     ]
 }
 
@@ -147,7 +157,13 @@ mod tests {
             "breakers": [{
                 "name": "huggingface", "state": "open", "consecutive_failures": 5,
                 "fail_threshold": 5, "retry_after_seconds": 12.34, "calls": 9,
-                "successes": 4, "failures": 5, "rejected": 3, "ignored": 0
+                "successes": 4, "failures": 5, "rejected": 3, "ignored": 0,
+                "in_flight_limit": {"mode": "auto", "limit": 4, "in_flight": 2, "shed": 7}
+            }, {
+                "name": "redis", "state": "closed", "consecutive_failures": 0,
+                "fail_threshold": 3, "retry_after_seconds": null, "calls": 1,
+                "successes": 1, "failures": 0, "rejected": 0, "ignored": 0,
+                "in_flight_limit": null
             }]
         });
         let text = render(&health);
@@ -168,8 +184,13 @@ mod tests {
                 "4",
                 "5",
                 "3",
-                "0"
+                "0",
+                "2/4",
+                "7"
             ]
         );
+        let redis = text.lines().nth(3).expect("a second row");
+        let cells: Vec<&str> = redis.split_whitespace().collect();
+        assert_eq!(cells[cells.len() - 2..], ["-", "-"], "no bound: {redis}");
     }
 }
