@@ -146,7 +146,8 @@ def traffic_scenarios(s: Settings) -> list[Scenario]:
                  env=BACKOFF_ENV),
         scenario("outage-backoff", f"{backoff_outage_s:g} s outage (5xx), reset 2 s doubling "
                  "to 60 s", s.fault_rate, healthy(s, s.warm_s), outage(backoff_outage_s),
-                 healthy(s, s.after_s), env=BACKOFF_ENV),
+                 # Long enough after it to see the trial that ends the grown open time.
+                 healthy(s, s.recovery_after_s + 10), env=BACKOFF_ENV),
     ]
 
 
