@@ -579,3 +579,104 @@ async fn requests_waiting_on_a_stalled_upstream_stop_waiting_and_fall_back() {
     s.upstream.llm.set_fault(Fault::ok());
     s.stop().await;
 }
+
+/// Deletes `path` on `s`; returns the status and the body (empty for a 204).
+async fn delete(s: &TestServer, path: &str) -> (u16, String) {
+    let response = s.client.delete(s.url(path)).send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_stale_answer_is_served_only_while_the_notes_it_rests_on_are_unchanged() {
+    let s = server("1", "60").await;
+    let (breakers, retries) = (
+        s.create_note(
+            ALICE,
+            "Circuit breakers",
+            "A breaker opens after five failures in a row.",
+        )
+        .await,
+        s.create_note(
+            ALICE,
+            "Retries",
+            "Retries with jittered backoff avoid thundering herds.",
+        )
+        .await,
+    );
+    let breaker_id = breakers["id"].as_str().expect("id").to_owned();
+    let q_breakers = "When does a breaker open after failures?";
+    let q_retries = "Why jittered backoff for retries?";
+    assert_eq!(source(&ask_ok(&s, ALICE, q_breakers).await), "llm");
+    assert_eq!(source(&ask_ok(&s, ALICE, q_retries).await), "llm");
+
+    // An unrelated note changes the generation: both answers are stale, both still true.
+    s.create_note(ALICE, "Tea", "Green tea steeps for two minutes.")
+        .await;
+    fail(&s, 1).await;
+    assert_eq!(breaker(&s).await["state"], "open");
+    assert_eq!(source(&ask_ok(&s, ALICE, q_breakers).await), "stale_cache");
+    assert_eq!(source(&ask_ok(&s, ALICE, q_retries).await), "stale_cache");
+
+    // Deleted: its answer, and its text, are gone for good (the circuit is open: this is
+    // the path that looks up the stale answer before any search).
+    let (status, _) = delete(&s, &format!("/api/notes/{breaker_id}?user_id={ALICE}")).await;
+    assert_eq!(status, 204);
+    let (status, body) = ask(&s, ALICE, q_breakers).await;
+    assert_ne!(body["metadata"]["source"], "stale_cache", "{body}");
+    assert!(
+        !body.to_string().contains("five failures"),
+        "{status} {body}"
+    );
+
+    // Edited: the answer built on the old text is not served either.
+    let retries_id = retries["id"].as_str().expect("id");
+    let edited = s
+        .client
+        .put(s.url(&format!("/api/notes/{retries_id}?user_id={ALICE}")))
+        .json(&json!({"body": "Retries need a budget."}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(edited.status(), 200);
+    let (_, body) = ask(&s, ALICE, q_retries).await;
+    assert_ne!(body["metadata"]["source"], "stale_cache", "{body}");
+    assert!(!body.to_string().contains("thundering herds"), "{body}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_all_of_a_users_notes_needs_the_user_and_leaves_nothing_to_answer_from() {
+    let s = server("1", "60").await;
+    with_notes(&s).await;
+    s.create_note("bob", "Bob's", "A breaker of bob's own.")
+        .await;
+    let query = "When does a breaker open?";
+    assert_eq!(source(&ask_ok(&s, ALICE, query).await), "llm");
+
+    let (status, body) = delete(&s, "/api/notes").await;
+    assert_eq!(status, 422, "user_id is required: {body}");
+    assert!(body.contains("user_id"), "{body}");
+    let (status, body) = delete(&s, &format!("/api/notes?user_id={ALICE}")).await;
+    assert_eq!(status, 200);
+    let deleted: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(deleted, json!({"user_id": ALICE, "deleted": 2}));
+
+    fail(&s, 1).await;
+    let (status, body) = ask(&s, ALICE, query).await;
+    assert_eq!(status, 503, "no notes, no answer from them: {body}");
+    assert!(!body.to_string().contains("five failures"), "{body}");
+    let listed = json(s.get(&format!("/api/notes?user_id={ALICE}")).await).await;
+    assert_eq!(
+        listed["notes"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    let bobs = json(s.get("/api/notes?user_id=bob").await).await;
+    assert_eq!(
+        bobs["notes"].as_array().map(Vec::len),
+        Some(1),
+        "others keep theirs"
+    );
+    s.stop().await;
+}

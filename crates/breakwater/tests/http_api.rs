@@ -207,3 +207,38 @@ async fn metrics_are_prometheus_text_with_breakwater_series_after_a_query() {
     assert!(text.contains("breakwater_circuit_breaker_state"), "{text}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let app = TestServer::start().await;
+    // The recorder is per process, shared with the other tests here: count this one's.
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("breakwater_http_request_duration_seconds_count"))
+            .filter(|l| l.contains(r#"method="other""#))
+            .count()
+    };
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).expect("token");
+        let sent = app
+            .client
+            .request(method, app.url(&format!("/pot/{i}")))
+            .send()
+            .await
+            .expect("sent");
+        assert!(sent.status().is_client_error());
+    }
+    let long = reqwest::Method::from_bytes("X".repeat(8_000).as_bytes()).expect("token");
+    let _ = app.client.request(long, app.url("/healthz")).send().await;
+    let text = app.get("/metrics").await.text().await.expect("text");
+    assert!(
+        !text.contains("BREW"),
+        "made-up methods must not become labels"
+    );
+    assert!(!text.contains("XXXX"), "nor a long one");
+    assert!(text.contains(r#"method="other""#), "{text}");
+    assert!(!text.contains("/pot/"), "paths are never labels");
+    // Made-up methods on two routes: no route, and /healthz (one per status).
+    assert!(series(&text) <= 3, "{} series:\n{text}", series(&text));
+    app.stop().await;
+}

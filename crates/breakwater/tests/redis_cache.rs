@@ -216,29 +216,59 @@ async fn another_user_never_gets_an_answer_shared_through_redis() {
 }
 
 #[tokio::test]
-async fn a_replica_whose_llm_is_down_serves_another_replicas_answer_stale() {
+async fn a_replica_whose_llm_is_down_serves_another_replicas_answer_stale_until_its_note_goes() {
     let Some((url, mut redis)) = test_redis().await else {
         return;
     };
-    let (a, b) = (replica(&url).await, replica(&url).await);
+    // Two replicas on one notes database (as in cluster mode) and one Redis.
+    let a = replica(&url).await;
+    let db = a.dir.path().join("notes.db").display().to_string();
+    let b = TestServer::start_with(&[("REDIS_URL", &url), ("BREAKWATER_DB", &db)]).await;
     let user = unique_user("alice");
-    // Only A holds the note: on B the user's notes are at another generation (none), so
-    // the fresh key differs and only the latest answer for (user, query, model) matches.
     with_note(&a, &user).await;
     let made = ask(&a, &user, QUESTION).await;
     assert_eq!(source(&made), "llm");
-    wait_for_key(
-        &mut redis,
-        &RedisCache::latest_key(&key_of(&made, &user, 1)),
-    )
-    .await;
+    let key = key_of(&made, &user, 1);
+    wait_for_key(&mut redis, &RedisCache::latest_key(&key)).await;
+    // Another note moves the generation: only the latest answer matches now, and B has it
+    // only through Redis.
+    let other = b
+        .create_note(&user, "Retries", "Retry with jittered exponential backoff.")
+        .await;
 
     b.upstream.llm.set_fault(Fault::error(503));
     let stale = ask(&b, &user, QUESTION).await;
     assert_eq!(source(&stale), "stale_cache");
     assert_eq!(stale["metadata"]["degraded"], true);
     assert_eq!(stale["answer"], made["answer"]);
-    forget(&mut redis, &[key_of(&made, &user, 1)]).await;
+
+    // The note it rests on is deleted (on B): neither B (its own memory and Redis) nor A
+    // (its memory) serves that answer again, nor the note's text.
+    let note_id = made["sources"][0]["note_id"]
+        .as_str()
+        .expect("a source")
+        .to_owned();
+    let deleted = b
+        .client
+        .delete(b.url(&format!("/api/notes/{note_id}?user_id={user}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(deleted.status(), 204);
+    a.upstream.llm.set_fault(Fault::error(503));
+    for replica in [&b, &a] {
+        let response = replica
+            .post_json(
+                "/api/assistant/query",
+                &json!({"query": QUESTION, "user_id": user}),
+            )
+            .await;
+        let text = response.text().await.expect("body");
+        assert!(!text.contains("five failures in a row"), "{text}");
+        assert!(!text.contains("stale_cache"), "{text}");
+    }
+    assert!(other["id"].is_string());
+    forget(&mut redis, &[key]).await;
     a.stop().await;
     b.stop().await;
 }

@@ -134,7 +134,7 @@ impl Assistant {
         let (why, excerpts) = match self.ask_permission() {
             Err(why) => {
                 // The LLM will not be asked: a stale answer needs no search either.
-                if let Some(answer) = self.stale(&key, &why, k, started).await {
+                if let Some(answer) = self.stale(&key, user, &why, k, started).await {
                     return Ok(answer);
                 }
                 (why, self.retrieve(user, query, wanted).await?.excerpts)
@@ -147,7 +147,7 @@ impl Assistant {
                         return Ok(self.respond(AnswerSource::Llm, &text, excerpts, k, started));
                     }
                     Err(why) => {
-                        if let Some(answer) = self.stale(&key, &why, k, started).await {
+                        if let Some(answer) = self.stale(&key, user, &why, k, started).await {
                             return Ok(answer);
                         }
                         (why, retrieved.excerpts)
@@ -183,6 +183,7 @@ impl Assistant {
     async fn stale(
         &self,
         key: &CacheKey,
+        user: &UserId,
         why: &Unanswered,
         k: usize,
         started: Instant,
@@ -195,6 +196,19 @@ impl Assistant {
             tracing::warn!(reason = %why, "LLM unavailable; falling back");
         }
         let stale = self.inner.cache.latest(key).await?;
+        // Only while every note it rests on is still there, unchanged: a deleted or edited
+        // note's text must not come back from memory (this replica's, or Redis's). A failed
+        // check serves nothing rather than something that may be gone.
+        let (user, rests_on) = (user.clone(), stale.rests_on.clone());
+        let current = self
+            .inner
+            .notes
+            .blocking(move |store| store.still_current(&user, &rests_on))
+            .await;
+        if !matches!(current, Ok(true)) {
+            tracing::debug!("the stale answer rests on a note deleted or edited since");
+            return None;
+        }
         Some(self.respond(
             AnswerSource::StaleCache,
             &stale.answer,
@@ -237,10 +251,11 @@ impl Assistant {
         let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
         let prompt = Prompt::grounded(query, grounding);
         let key = CacheKey::new(user, query, &self.inner.model, retrieved.generation);
-        let (cache, sources, generation) = (
+        let (cache, sources, generation, rests_on) = (
             self.inner.cache.clone(),
             retrieved.excerpts.clone(),
             retrieved.generation,
+            retrieved.versions.clone(),
         );
         let call = async move {
             let started = Instant::now();
@@ -272,6 +287,7 @@ impl Assistant {
                     answer: text.clone(),
                     sources,
                     generation,
+                    rests_on,
                 };
                 cache.insert(&key, entry).await;
             }

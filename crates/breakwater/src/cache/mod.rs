@@ -44,6 +44,10 @@ pub struct CachedAnswer {
     pub sources: Vec<Excerpt>,
     /// The user's notes generation the answer was built on.
     pub generation: u64,
+    /// The notes it rests on, as they were: a stale answer is served only while every one
+    /// of them is unchanged (a deleted or edited note's text is never served again).
+    #[serde(default)]
+    pub rests_on: Vec<crate::notes::NoteVersion>,
 }
 
 /// Where an answer lives in the cache.
@@ -101,6 +105,7 @@ pub fn normalise(query: &str) -> String {
 ///     answer: "After five failures.".into(),
 ///     sources: vec![],
 ///     generation: 1,
+///     rests_on: vec![],
 /// };
 /// cache.insert(&key, answer).await;
 /// assert!(cache.fresh(&key).await.is_some());
@@ -212,6 +217,7 @@ mod tests {
             answer: text.to_owned(),
             sources: Vec::new(),
             generation,
+            rests_on: Vec::new(),
         }
     }
 

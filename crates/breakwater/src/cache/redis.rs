@@ -8,7 +8,7 @@
 //! connection manager: start-up neither waits for Redis nor fails without it, and a call
 //! made before the connection is up counts as a Redis failure like any other.
 //!
-//! Keys are `breakwater:v1:fresh:<hex>` and `breakwater:v1:latest:<hex>`, the hex of the
+//! Keys are `breakwater:v2:fresh:<hex>` and `breakwater:v2:latest:<hex>`, the hex of the
 //! [`CacheKey`] hashes (which include the user); values are [`CachedAnswer`] as JSON and
 //! expire on their own (`SET ... PX`).
 
@@ -28,7 +28,8 @@ use crate::metrics::BreakerMetrics;
 
 /// The prefix of every key; the version moves when [`CachedAnswer`]'s JSON changes shape,
 /// so replicas of different versions never read each other's entries.
-const KEY_PREFIX: &str = "breakwater:v1";
+/// v2: answers carry the note versions they rest on.
+const KEY_PREFIX: &str = "breakwater:v2";
 /// Failures in a row that open the Redis circuit.
 const FAIL_THRESHOLD: u32 = 3;
 /// How long Redis is skipped once its circuit opened.
@@ -110,12 +111,12 @@ impl RedisCache {
         &self.inner.breaker
     }
 
-    /// The Redis key of the fresh answer for `key`: `breakwater:v1:fresh:<64 hex digits>`.
+    /// The Redis key of the fresh answer for `key`: `breakwater:v2:fresh:<64 hex digits>`.
     pub fn fresh_key(key: &CacheKey) -> String {
         redis_key("fresh", &key.fresh)
     }
 
-    /// The Redis key of the latest answer for `key`: `breakwater:v1:latest:<64 hex digits>`.
+    /// The Redis key of the latest answer for `key`: `breakwater:v2:latest:<64 hex digits>`.
     pub fn latest_key(key: &CacheKey) -> String {
         redis_key("latest", &key.latest)
     }
@@ -308,8 +309,8 @@ mod tests {
         let fresh = RedisCache::fresh_key(&key());
         let latest = RedisCache::latest_key(&key());
         for (redis_key, prefix) in [
-            (&fresh, "breakwater:v1:fresh:"),
-            (&latest, "breakwater:v1:latest:"),
+            (&fresh, "breakwater:v2:fresh:"),
+            (&latest, "breakwater:v2:latest:"),
         ] {
             let hex = redis_key.strip_prefix(prefix).expect("prefixed");
             assert_eq!(hex.len(), 64, "{redis_key}");

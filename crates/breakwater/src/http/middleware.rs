@@ -5,7 +5,7 @@ use std::any::Any;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Span;
@@ -40,12 +40,12 @@ pub(super) async fn reject_oversized_body(
 /// Records every request's duration in `breakwater_http_request_duration_seconds`, labelled
 /// by method, matched route pattern and status.
 pub(super) async fn record_metrics(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
+    let method = method_label(request.method());
     let route = route_of(&request).to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     metrics::record_http(
-        method.as_str(),
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -57,9 +57,26 @@ pub(super) async fn record_metrics(request: Request, next: Next) -> Response {
 pub(super) fn request_span(request: &Request) -> Span {
     tracing::info_span!(
         "request",
-        method = %request.method(),
+        method = method_label(request.method()),
         route = route_of(request),
     )
+}
+
+/// The method as a label: HTTP's standard methods by name, anything a client makes up as
+/// `other`, so that no caller can grow the label set (or a log line) at will.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 fn route_of(request: &Request) -> &str {

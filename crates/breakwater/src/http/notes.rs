@@ -164,6 +164,30 @@ pub(super) async fn update(
     Ok(Json(note))
 }
 
+/// `DELETE /api/notes?user_id=U` → `200 {"user_id", "deleted": n}`: every note of `U`,
+/// and so every answer cached from them (they rest on notes that are gone). `user_id` is
+/// required here: deleting the default user's notes by leaving it out would be a trap.
+pub(super) async fn delete_all(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<UserParam>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(user_id) = params.user_id.as_deref() else {
+        return Err(ApiError::invalid(
+            "user_id",
+            "is required to delete all of a user's notes",
+        ));
+    };
+    let user = user_or_default(Some(user_id))?;
+    let name = user.as_str().to_owned();
+    let deleted = state
+        .notes
+        .blocking(move |store| store.delete_all(&user))
+        .await?;
+    Ok(Json(
+        serde_json::json!({"user_id": name, "deleted": deleted}),
+    ))
+}
+
 /// `DELETE /api/notes/{id}` → `204`.
 pub(super) async fn delete(
     State(state): State<AppState>,

@@ -20,6 +20,7 @@ use super::{ApiError, AppState, assistant, auth, health, notes};
 /// | `GET /api/assistant/health/circuit-breaker` | breaker status (always `200`) |
 /// | `POST /api/notes`, `GET /api/notes` | create, list |
 /// | `GET`/`PUT`/`DELETE /api/notes/{id}` | read, update, delete |
+/// | `DELETE /api/notes?user_id=` | delete every note of a user (and so their cached answers) |
 /// | `GET /metrics` | Prometheus text |
 /// | `GET /healthz` | liveness |
 ///
@@ -56,7 +57,12 @@ pub fn router(state: AppState) -> Router {
             "/api/assistant/health/circuit-breaker",
             get(health::circuit_breaker),
         )
-        .route("/api/notes", post(notes::create).get(notes::list))
+        .route(
+            "/api/notes",
+            post(notes::create)
+                .get(notes::list)
+                .delete(notes::delete_all),
+        )
         .route(
             "/api/notes/{id}",
             get(notes::get).put(notes::update).delete(notes::delete),

@@ -38,5 +38,5 @@ mod store;
 pub use error::NotesError;
 pub use ingest::{IngestReport, ingest};
 pub use note::{MAX_BODY_BYTES, MAX_TITLE_CHARS, Note};
-pub use search::{Excerpt, MAX_SEARCH_RESULTS, SearchResult};
+pub use search::{Excerpt, MAX_SEARCH_RESULTS, NoteVersion, SearchResult};
 pub use store::NotesStore;

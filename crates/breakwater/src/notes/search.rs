@@ -23,6 +23,20 @@ pub struct SearchResult {
     pub generation: u64,
     /// The excerpts, best first.
     pub excerpts: Vec<Excerpt>,
+    /// The version of each excerpt's note, in the same order: what an answer built on them
+    /// rests on (not part of the API's JSON).
+    #[serde(skip)]
+    pub versions: Vec<NoteVersion>,
+}
+
+/// A note as it was when an answer was built from it: its id and the hash of its content.
+/// An answer that rests on a note that is gone or changed is never served again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteVersion {
+    /// The note's id.
+    pub note_id: String,
+    /// The hash of its title and body then.
+    pub content_hash: String,
 }
 
 /// A passage of one note that matches the question.
@@ -58,15 +72,17 @@ impl NotesStore {
             return Ok(SearchResult {
                 generation,
                 excerpts: Vec::new(),
+                versions: Vec::new(),
             });
         };
         // Only this user's notes take part in the ranking; the join below checks again.
         let expression = format!("owner : \"{}\" AND ({words})", owner_token(user.as_str()));
-        let excerpts = {
+        let found = {
             let mut stmt = tx.prepare_cached(
                 "SELECT n.id, n.title,
                         snippet(notes_fts, 1, '', '', '…', ?4),
-                        -bm25(notes_fts, 2.0, 1.0, 0.0) AS score
+                        -bm25(notes_fts, 2.0, 1.0, 0.0) AS score,
+                        n.content_hash
                  FROM notes_fts JOIN notes AS n ON n.rowid = notes_fts.rowid
                  WHERE notes_fts MATCH ?1 AND n.user_id = ?2
                  ORDER BY score DESC, n.rowid DESC
@@ -75,21 +91,28 @@ impl NotesStore {
             stmt.query_map(
                 params![expression, user.as_str(), to_sql_int(k), EXCERPT_TOKENS],
                 |row| {
-                    Ok(Excerpt {
+                    let excerpt = Excerpt {
                         note_id: row.get(0)?,
                         title: row.get(1)?,
                         excerpt: row.get(2)?,
                         score: row.get(3)?,
-                    })
+                    };
+                    let version = NoteVersion {
+                        note_id: excerpt.note_id.clone(),
+                        content_hash: row.get(4)?,
+                    };
+                    Ok((excerpt, version))
                 },
             )?
             .collect::<Result<Vec<_>, _>>()?
         };
+        let (excerpts, versions): (Vec<_>, Vec<_>) = found.into_iter().unzip();
         tx.commit()?;
         tracing::debug!(user = %user, generation, found = excerpts.len(), "searched notes");
         Ok(SearchResult {
             generation,
             excerpts,
+            versions,
         })
     }
 }

@@ -231,6 +231,48 @@ impl NotesStore {
         Ok(read_generation(&conn, user)?)
     }
 
+    /// Whether every note in `versions` still exists for `user`, unchanged; `false` for an
+    /// empty list (an answer that rests on no note is not one to serve from memory).
+    ///
+    /// # Errors
+    ///
+    /// [`NotesError::Db`] when the query fails.
+    pub fn still_current(
+        &self,
+        user: &UserId,
+        versions: &[crate::notes::NoteVersion],
+    ) -> Result<bool, NotesError> {
+        if versions.is_empty() {
+            return Ok(false);
+        }
+        let conn = self.conns().reader();
+        let mut stmt =
+            conn.prepare_cached("SELECT content_hash FROM notes WHERE id = ?1 AND user_id = ?2")?;
+        for version in versions {
+            let hash: Option<String> = stmt
+                .query_row(params![version.note_id, user.as_str()], |row| row.get(0))
+                .optional()?;
+            if hash.as_deref() != Some(version.content_hash.as_str()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes every note of `user`; returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// [`NotesError::Db`] when the statement fails (then nothing is deleted).
+    pub fn delete_all(&self, user: &UserId) -> Result<u64, NotesError> {
+        let conn = self.conns().writer();
+        let deleted = conn
+            .prepare_cached("DELETE FROM notes WHERE user_id = ?1")?
+            .execute(params![user.as_str()])?;
+        tracing::debug!(user = %user, deleted, "deleted every note of the user");
+        Ok(deleted as u64)
+    }
+
     /// How many notes `user` has.
     ///
     /// # Errors
