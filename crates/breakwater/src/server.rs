@@ -39,13 +39,17 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     // The recorder first: metric handles taken before it exists would count into nothing.
     let metrics = Metrics::install();
     let assistant = Assistant::new(config, notes.clone()).context("building the assistant")?;
-    Ok(AppState::new(
+    let state = AppState::new(
         assistant,
         notes,
         metrics,
         config.server.api_token.as_deref(),
         config.server.max_body_bytes,
-    ))
+    );
+    Ok(match &config.server.jwt {
+        Some(jwt) => state.with_jwt(crate::http::JwtVerifier::new(jwt)?),
+        None => state,
+    })
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in

@@ -1010,3 +1010,41 @@ fn bad_breaker_policies_name_their_variable() {
         "{err}"
     );
 }
+
+#[test]
+fn jwt_mode_takes_a_secret_or_a_key_file_and_its_claims_need_one() {
+    use breakwater::config::JwtKey;
+    let secret = parse(&[
+        ("BREAKWATER_JWT_SECRET", "s3cret"),
+        ("BREAKWATER_JWT_AUDIENCE", "breakwater"),
+    ]);
+    let jwt = secret.server.jwt.as_ref().expect("JWT mode");
+    assert_eq!(jwt.key, JwtKey::Secret("s3cret".to_owned()));
+    assert_eq!(jwt.audience.as_deref(), Some("breakwater"));
+    assert!(
+        !format!("{secret:?}").contains("s3cret"),
+        "the secret is never printed"
+    );
+    assert!(
+        secret.summary().contains("jwt=HS256"),
+        "{}",
+        secret.summary()
+    );
+    let key = parse(&[("BREAKWATER_JWT_PUBLIC_KEY", "/etc/keys/jwt.pem")]);
+    let jwt = key.server.jwt.expect("JWT mode");
+    assert_eq!(
+        jwt.key,
+        JwtKey::PublicKeyFile(PathBuf::from("/etc/keys/jwt.pem"))
+    );
+    assert!(parse(&[]).server.jwt.is_none());
+
+    let both = reject(&[
+        ("BREAKWATER_JWT_SECRET", "s3cret"),
+        ("BREAKWATER_JWT_PUBLIC_KEY", "/k.pem"),
+    ]);
+    assert_eq!(both.invalid[0].variable, "BREAKWATER_JWT_PUBLIC_KEY");
+    assert!(both.to_string().contains("not both"), "{both}");
+    assert!(!both.to_string().contains("s3cret"));
+    let orphan = reject(&[("BREAKWATER_JWT_ISSUER", "https://id.example")]);
+    assert_eq!(orphan.invalid[0].variable, "BREAKWATER_JWT_ISSUER");
+}

@@ -26,6 +26,9 @@
 //! | `BREAKWATER_ADDR` | `127.0.0.1:8000` | listen address (IP and port) |
 //! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes |
 //! | `BREAKWATER_API_TOKEN` | unset | when set, `/api/*` needs `Authorization: Bearer <token>` |
+//! | `BREAKWATER_JWT_SECRET` | unset | JWT mode with HS256: `/api/*` takes a signed token; the user is its `sub` |
+//! | `BREAKWATER_JWT_PUBLIC_KEY` | unset | JWT mode with RS256 or ES256: a PEM public key file |
+//! | `BREAKWATER_JWT_AUDIENCE` / `BREAKWATER_JWT_ISSUER` | unset | checked against `aud` / `iss` when set |
 //! | `HF_API_TOKEN` (or `HF_TOKEN`) | unset | LLM credentials; `HF_API_TOKEN` wins; unset = excerpts-only mode |
 //! | `HF_API_BASE` | `https://router.huggingface.co` | upstream base URL, `http(s)://`, trailing `/` trimmed |
 //! | `HF_MODEL` | `Qwen/Qwen2.5-1.5B-Instruct` | model id |
@@ -97,6 +100,8 @@ pub struct Config {
 /// The HTTP server.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServerConfig {
+    /// JWT mode (`BREAKWATER_JWT_*`): the user is the token's subject.
+    pub jwt: Option<JwtConfig>,
     /// `BREAKWATER_ADDR`: the listen address.
     pub addr: SocketAddr,
     /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs `Authorization: Bearer <token>`.
@@ -315,7 +320,7 @@ impl Config {
             .slow_call
             .map_or("off".to_owned(), |d| format!("{}s", d.as_secs_f64()));
         format!(
-            "env={env} addr={} db={} api_auth={} llm={llm} breaker={}({}, fail_threshold={}, \
+            "env={env} addr={} db={} api_auth={} jwt={} llm={llm} breaker={}({}, fail_threshold={}, \
              failure_rate={rate}, call_timeout={}s, reset_timeout={}s, \
              max_reset_timeout={}s, half_open_max_calls={}, success_threshold={}, \
              slow_call={slow}, max_in_flight={}) cache={} answers ttl={}s redis={} top_k={} \
@@ -323,6 +328,11 @@ impl Config {
             self.server.addr,
             self.notes.db.display(),
             on_off(self.server.api_token.is_some()),
+            match self.server.jwt.as_ref().map(|j| &j.key) {
+                None => "off".to_owned(),
+                Some(JwtKey::Secret(_)) => "HS256".to_owned(),
+                Some(JwtKey::PublicKeyFile(path)) => format!("public key {}", path.display()),
+            },
             breaker.name,
             if breaker.enabled {
                 "enabled"
@@ -376,9 +386,50 @@ impl LlmConfig {
     }
 }
 
+/// How JWTs are checked in JWT mode.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// The key tokens are signed with.
+    pub key: JwtKey,
+    /// `BREAKWATER_JWT_AUDIENCE`: the `aud` a token must carry.
+    pub audience: Option<String>,
+    /// `BREAKWATER_JWT_ISSUER`: the `iss` a token must carry.
+    pub issuer: Option<String>,
+}
+
+/// The key of [`JwtConfig`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum JwtKey {
+    /// `BREAKWATER_JWT_SECRET`: HS256 with this shared secret.
+    Secret(String),
+    /// `BREAKWATER_JWT_PUBLIC_KEY`: RS256 or ES256 with the PEM public key in this file
+    /// (read at start-up).
+    PublicKeyFile(PathBuf),
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret(<redacted>)"),
+            Self::PublicKeyFile(path) => f.debug_tuple("PublicKeyFile").field(path).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("key", &self.key)
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            jwt: None,
             addr: DEFAULT_ADDR,
             api_token: None,
             max_body_bytes: 65_536,

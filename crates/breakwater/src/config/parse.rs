@@ -10,8 +10,8 @@ use super::values::{
     whole_number, whole_usize, whole_usize_to,
 };
 use super::{
-    BreakerConfig, CacheConfig, Config, ConfigError, InvalidValue, LlmConfig, LogConfig,
-    NotesConfig, ServerConfig,
+    BreakerConfig, CacheConfig, Config, ConfigError, InvalidValue, JwtConfig, JwtKey, LlmConfig,
+    LogConfig, NotesConfig, ServerConfig,
 };
 
 /// Every variable read, in the order they are parsed and reported.
@@ -19,6 +19,10 @@ pub(super) const VARIABLES: &[&str] = &[
     "BREAKWATER_ENV",
     "BREAKWATER_ADDR",
     "BREAKWATER_API_TOKEN",
+    "BREAKWATER_JWT_SECRET",
+    "BREAKWATER_JWT_PUBLIC_KEY",
+    "BREAKWATER_JWT_AUDIENCE",
+    "BREAKWATER_JWT_ISSUER",
     "BREAKWATER_MAX_BODY_BYTES",
     "BREAKWATER_DB",
     "BREAKWATER_TOP_K",
@@ -89,6 +93,7 @@ impl Config {
         let server = ServerConfig {
             addr: r.value("BREAKWATER_ADDR", d.server.addr, socket_addr),
             api_token: r.secret("BREAKWATER_API_TOKEN"),
+            jwt: r.jwt(),
             max_body_bytes: r.value("BREAKWATER_MAX_BODY_BYTES", d.server.max_body_bytes, |s| {
                 whole_usize(s, 1024)
             }),
@@ -214,6 +219,45 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// JWT mode: a secret or a public key file (not both), and the claims to check.
+    fn jwt(&mut self) -> Option<JwtConfig> {
+        let secret = self.secret("BREAKWATER_JWT_SECRET");
+        let public_key = self.optional("BREAKWATER_JWT_PUBLIC_KEY", file_path);
+        let audience = self.optional("BREAKWATER_JWT_AUDIENCE", |s| Ok(s.to_owned()));
+        let issuer = self.optional("BREAKWATER_JWT_ISSUER", |s| Ok(s.to_owned()));
+        let key = match (secret, public_key) {
+            (Some(_), Some(path)) => {
+                let reason = "set either BREAKWATER_JWT_SECRET or BREAKWATER_JWT_PUBLIC_KEY, \
+                              not both"
+                    .to_owned();
+                self.reject(
+                    "BREAKWATER_JWT_PUBLIC_KEY",
+                    &path.display().to_string(),
+                    reason,
+                );
+                return None;
+            }
+            (Some(secret), None) => JwtKey::Secret(secret),
+            (None, Some(path)) => JwtKey::PublicKeyFile(path),
+            (None, None) => {
+                for var in ["BREAKWATER_JWT_AUDIENCE", "BREAKWATER_JWT_ISSUER"] {
+                    if self.is_set(var) {
+                        let raw = self.raw(var);
+                        let reason =
+                            "needs BREAKWATER_JWT_SECRET or BREAKWATER_JWT_PUBLIC_KEY".to_owned();
+                        self.reject(var, &raw, reason);
+                    }
+                }
+                return None;
+            }
+        };
+        Some(JwtConfig {
+            key,
+            audience,
+            issuer,
+        })
     }
 
     fn breaker(&mut self, d: BreakerConfig) -> BreakerConfig {

@@ -63,6 +63,7 @@ impl fmt::Debug for Config {
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self {
+            jwt,
             addr,
             api_token,
             max_body_bytes,
@@ -70,6 +71,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("addr", addr)
             .field("api_token", &redacted(api_token))
+            .field("jwt", jwt)
             .field("max_body_bytes", max_body_bytes)
             .finish()
     }

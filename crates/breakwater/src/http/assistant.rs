@@ -1,10 +1,11 @@
 //! `POST /api/assistant/query`: a question answered from the user's notes.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::extract::user_or_default;
+use super::auth::Identity;
+use super::extract::acting_user;
 use super::{ApiError, ApiJson, AppState};
 use crate::assistant::{Answer, Question};
 
@@ -21,10 +22,11 @@ pub(super) struct QueryRequest {
 /// Answers with `200` and the [`Answer`], or the assistant's error (`422`, `503`).
 pub(super) async fn query(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiJson(request): ApiJson<QueryRequest>,
 ) -> Result<Json<Answer>, ApiError> {
     let question = Question {
-        user: user_or_default(request.user_id.as_deref())?,
+        user: acting_user(&identity, request.user_id.as_deref())?,
         query: request.query,
         max_sources: request.max_sources,
     };

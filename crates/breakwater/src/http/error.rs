@@ -59,6 +59,9 @@ pub enum ApiError {
         /// The breaker's status at the time, so the caller sees why.
         circuit: Box<breaker::Status>,
     },
+    /// `403 forbidden`: the credential does not allow this request.
+    #[error("{0}")]
+    Forbidden(String),
     /// `500 internal`: the server failed; the cause is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -103,6 +107,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Invalid { .. } => "invalid_request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "service_unavailable",

@@ -1,6 +1,7 @@
 //! Extractors that wrap axum's and answer their rejections as [`ApiError`] JSON, so no
 //! malformed request falls through to axum's plain-text responses.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request};
@@ -9,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
+use super::auth::Identity;
 use crate::user::UserId;
 
 /// The largest accepted request body, in bytes: how extractors word a `413`.
@@ -174,6 +176,23 @@ pub(super) fn user_or_default(user_id: Option<&str>) -> Result<UserId, ApiError>
     match user_id {
         None => Ok(UserId::default()),
         Some(id) => UserId::parse(id).map_err(|err| ApiError::invalid("user_id", err)),
+    }
+}
+
+/// The user a request acts as: in JWT mode the token's subject, and a `user_id` naming
+/// anyone else is `403`; otherwise the `user_id` given (`"default"` when absent).
+pub(super) fn acting_user(
+    identity: &Option<Extension<Identity>>,
+    claimed: Option<&str>,
+) -> Result<UserId, ApiError> {
+    let Some(Extension(Identity(subject))) = identity else {
+        return user_or_default(claimed);
+    };
+    match claimed {
+        Some(claimed) if claimed != subject.as_str() => Err(ApiError::Forbidden(format!(
+            "user_id {claimed:?} is not the token's subject: a token acts only as its own user"
+        ))),
+        _ => Ok(subject.clone()),
     }
 }
 

@@ -19,7 +19,7 @@ mod notes;
 mod routes;
 mod state;
 
-pub use auth::BearerToken;
+pub use auth::{BearerToken, Identity, JwtVerifier};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit};
 pub use health::CircuitHealth;

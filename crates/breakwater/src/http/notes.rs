@@ -1,16 +1,18 @@
 //! `/api/notes`: create, list, read, update and delete a user's notes.
 //!
 //! The acting user comes from `user_id` (in the body for writes, in the query string
-//! otherwise; `"default"` when absent). Another user's note is `404`, exactly like a note
+//! otherwise; `"default"` when absent), or in JWT mode from the token (a different
+//! `user_id` is `403`). Another user's note is `404`, exactly like a note
 //! that does not exist.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
-use super::extract::user_or_default;
+use super::auth::Identity;
+use super::extract::acting_user;
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState};
 use crate::notes::Note;
 use crate::user::UserId;
@@ -63,9 +65,10 @@ pub(super) struct NotesPage {
 /// `POST /api/notes` → `201` with the note and its `Location`.
 pub(super) async fn create(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiJson(request): ApiJson<CreateNote>,
 ) -> Result<Response, ApiError> {
-    let user = user_or_default(request.user_id.as_deref())?;
+    let user = acting_user(&identity, request.user_id.as_deref())?;
     let note = state
         .notes
         .blocking({
@@ -94,9 +97,10 @@ fn location(id: &str, user: &UserId) -> String {
 /// `GET /api/notes` → one page of the user's notes, newest first.
 pub(super) async fn list(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<NotesPage>, ApiError> {
-    let user = user_or_default(params.user_id.as_deref())?;
+    let user = acting_user(&identity, params.user_id.as_deref())?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(
@@ -123,10 +127,11 @@ pub(super) async fn list(
 /// `GET /api/notes/{id}`.
 pub(super) async fn get(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<Json<Note>, ApiError> {
-    let user = user_or_default(params.user_id.as_deref())?;
+    let user = acting_user(&identity, params.user_id.as_deref())?;
     let note = state
         .notes
         .blocking(move |store| store.get(&user, &id))
@@ -137,6 +142,7 @@ pub(super) async fn get(
 /// `PUT /api/notes/{id}`: changes the fields given; the others stay.
 pub(super) async fn update(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<UserParam>,
     ApiJson(request): ApiJson<UpdateNote>,
@@ -148,7 +154,7 @@ pub(super) async fn update(
                 "the body and the query string name different users",
             ));
         }
-        (body, query) => user_or_default(body.or(query))?,
+        (body, query) => acting_user(&identity, body.or(query))?,
     };
     let note = state
         .notes
@@ -169,15 +175,17 @@ pub(super) async fn update(
 /// required here: deleting the default user's notes by leaving it out would be a trap.
 pub(super) async fn delete_all(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Some(user_id) = params.user_id.as_deref() else {
+    // In JWT mode the token names the user; otherwise it must be said.
+    if identity.is_none() && params.user_id.is_none() {
         return Err(ApiError::invalid(
             "user_id",
             "is required to delete all of a user's notes",
         ));
-    };
-    let user = user_or_default(Some(user_id))?;
+    }
+    let user = acting_user(&identity, params.user_id.as_deref())?;
     let name = user.as_str().to_owned();
     let deleted = state
         .notes
@@ -191,10 +199,11 @@ pub(super) async fn delete_all(
 /// `DELETE /api/notes/{id}` → `204`.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    identity: Option<Extension<Identity>>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_or_default(params.user_id.as_deref())?;
+    let user = acting_user(&identity, params.user_id.as_deref())?;
     state
         .notes
         .blocking(move |store| store.delete(&user, &id))

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use super::auth::BearerToken;
+use super::auth::{BearerToken, JwtVerifier};
 use super::extract::BodyLimit;
 use crate::assistant::Assistant;
 use crate::metrics::Metrics;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub api_token: Option<Arc<BearerToken>>,
     /// `BREAKWATER_MAX_BODY_BYTES`: the largest accepted request body.
     pub max_body_bytes: usize,
+    /// JWT mode (`BREAKWATER_JWT_*`): the user is the token's subject.
+    pub jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl AppState {
@@ -40,7 +42,14 @@ impl AppState {
             metrics,
             api_token: api_token.map(|token| Arc::new(BearerToken::new(token))),
             max_body_bytes,
+            jwt: None,
         }
+    }
+
+    /// Turns on JWT mode with `verifier`.
+    pub fn with_jwt(mut self, verifier: JwtVerifier) -> Self {
+        self.jwt = Some(Arc::new(verifier));
+        self
     }
 }
 
