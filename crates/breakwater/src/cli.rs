@@ -156,8 +156,12 @@ pub struct StatusArgs {
     pub server: Option<String>,
 
     /// Print the status as JSON
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+
+    /// Redraw the table every second until interrupted (Ctrl-C)
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Each configuration flag and the variable it overrides, in `Cli` field order.

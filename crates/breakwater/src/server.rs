@@ -46,6 +46,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         config.server.api_token.as_deref(),
         config.server.max_body_bytes,
     );
+    let state = match &config.server.admin_token {
+        Some(token) => state.with_admin_token(token),
+        None => state,
+    };
     Ok(match &config.server.jwt {
         Some(jwt) => state.with_jwt(crate::http::JwtVerifier::new(jwt)?),
         None => state,

@@ -160,3 +160,37 @@ async fn ask_with_nothing_to_answer_from_exits_3_with_the_retry_after() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn status_watch_redraws_the_table_until_stopped() {
+    use tokio::io::AsyncReadExt as _;
+    let app = TestServer::start().await;
+    let url = app.server.base_url();
+    let mut child = breakwater(app.dir.path())
+        .args(["status", "--watch", "--server", &url])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawned");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut seen = String::new();
+    // Two frames, each cleared first; bounded, so a broken loop fails instead of hanging.
+    let frames = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        let mut buf = [0u8; 4096];
+        while seen.matches("\x1b[2J").count() < 2 || !seen.ends_with('\n') {
+            let n = stdout.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the watch ended by itself: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await;
+    child.kill().await.expect("stopped");
+    assert!(frames.is_ok(), "fewer than two frames: {seen}");
+    let last = seen.rsplit("\x1b[2J").next().unwrap_or_default();
+    assert!(
+        last.contains("NAME") && last.contains("huggingface"),
+        "{last}"
+    );
+    assert!(last.contains("Ctrl-C to stop"), "{last}");
+    app.stop().await;
+}

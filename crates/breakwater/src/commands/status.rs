@@ -15,7 +15,13 @@ const HEALTH_PATH: &str = "/api/assistant/health/circuit-breaker";
 /// A local status check that takes longer than this is as good as down.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Fetches the breaker status and prints it as a table (or the JSON with `--json`).
+/// How often `--watch` redraws.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Clears the terminal and puts the cursor home (ANSI), before each `--watch` frame.
+const CLEAR: &str = "\x1b[2J\x1b[H";
+
+/// Fetches the breaker status and prints it as a table (or the JSON with `--json`); with
+/// `--watch`, redraws it every second until Ctrl-C, through outages of the server itself.
 #[expect(clippy::print_stdout, reason = "the status is the command's output")]
 pub(super) async fn run(config: &Config, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let base = args
@@ -24,27 +30,19 @@ pub(super) async fn run(config: &Config, args: &StatusArgs) -> anyhow::Result<Ex
         .unwrap_or_else(|| config.server.local_url());
     let url = format!("{}{HEALTH_PATH}", base.trim_end_matches('/'));
     let client = reqwest::Client::builder().timeout(TIMEOUT).build()?;
-    let mut request = client.get(&url);
-    if let Some(token) = &config.server.api_token {
-        request = request.bearer_auth(token);
+    let token = config.server.api_token.as_deref();
+    if args.watch {
+        return watch(&client, &url, token).await;
     }
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(err) => {
-            eprintln!("breakwater: cannot reach the server at {url}: {err}");
-            eprintln!("breakwater: is `breakwater serve` running? (--server URL or --addr)");
+    let health = match fetch(&client, &url, token).await {
+        Ok(health) => health,
+        Err(why) => {
+            eprintln!("breakwater: {why}");
+            if why.contains("cannot reach") {
+                eprintln!("breakwater: is `breakwater serve` running? (--server URL or --addr)");
+            }
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
-    };
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        eprintln!("breakwater: the server at {url} answered {status}: {text}");
-        return Ok(ExitCode::from(EXIT_FAILURE));
-    }
-    let Ok(health) = serde_json::from_str::<Value>(&text) else {
-        eprintln!("breakwater: the server at {url} did not answer with JSON: {text}");
-        return Ok(ExitCode::from(EXIT_FAILURE));
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&health)?);
@@ -52,6 +50,52 @@ pub(super) async fn run(config: &Config, args: &StatusArgs) -> anyhow::Result<Ex
         print!("{}", render(&health));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[expect(clippy::print_stdout, reason = "the status is the command's output")]
+async fn watch(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut every = tokio::time::interval(WATCH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+        let frame = match fetch(client, url, token).await {
+            Ok(health) => render(&health),
+            Err(why) => format!("{why}\n"),
+        };
+        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+        print!(
+            "{CLEAR}{url} · {now} · every {}s, Ctrl-C to stop\n{frame}",
+            WATCH_EVERY.as_secs()
+        );
+        std::io::stdout().flush()?;
+    }
+}
+
+/// The health JSON of the server at `url`, or a sentence saying why not.
+async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result<Value, String> {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|err| format!("cannot reach the server at {url}: {err}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("the server at {url} answered {status}: {text}"));
+    }
+    serde_json::from_str::<Value>(&text)
+        .map_err(|_| format!("the server at {url} did not answer with JSON: {text}"))
 }
 
 const COLUMNS: [&str; 11] = [

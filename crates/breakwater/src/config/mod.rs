@@ -26,6 +26,7 @@
 //! | `BREAKWATER_ADDR` | `127.0.0.1:8000` | listen address (IP and port) |
 //! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes |
 //! | `BREAKWATER_API_TOKEN` | unset | when set, `/api/*` needs `Authorization: Bearer <token>` |
+//! | `BREAKWATER_ADMIN_TOKEN` | unset | turns on the operator controls; they need `Authorization: Bearer <it>` |
 //! | `BREAKWATER_JWT_SECRET` | unset | JWT mode with HS256: `/api/*` takes a signed token; the user is its `sub` |
 //! | `BREAKWATER_JWT_PUBLIC_KEY` | unset | JWT mode with RS256 or ES256: a PEM public key file |
 //! | `BREAKWATER_JWT_AUDIENCE` / `BREAKWATER_JWT_ISSUER` | unset | checked against `aud` / `iss` when set |
@@ -102,6 +103,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// JWT mode (`BREAKWATER_JWT_*`): the user is the token's subject.
     pub jwt: Option<JwtConfig>,
+    /// `BREAKWATER_ADMIN_TOKEN`: operator controls on, behind this bearer token.
+    pub admin_token: Option<String>,
     /// `BREAKWATER_ADDR`: the listen address.
     pub addr: SocketAddr,
     /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs `Authorization: Bearer <token>`.
@@ -320,7 +323,7 @@ impl Config {
             .slow_call
             .map_or("off".to_owned(), |d| format!("{}s", d.as_secs_f64()));
         format!(
-            "env={env} addr={} db={} api_auth={} jwt={} llm={llm} breaker={}({}, fail_threshold={}, \
+            "env={env} addr={} db={} api_auth={} admin={} jwt={} llm={llm} breaker={}({}, fail_threshold={}, \
              failure_rate={rate}, call_timeout={}s, reset_timeout={}s, \
              max_reset_timeout={}s, half_open_max_calls={}, success_threshold={}, \
              slow_call={slow}, max_in_flight={}) cache={} answers ttl={}s redis={} top_k={} \
@@ -328,6 +331,7 @@ impl Config {
             self.server.addr,
             self.notes.db.display(),
             on_off(self.server.api_token.is_some()),
+            on_off(self.server.admin_token.is_some()),
             match self.server.jwt.as_ref().map(|j| &j.key) {
                 None => "off".to_owned(),
                 Some(JwtKey::Secret(_)) => "HS256".to_owned(),
@@ -430,6 +434,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             jwt: None,
+            admin_token: None,
             addr: DEFAULT_ADDR,
             api_token: None,
             max_body_bytes: 65_536,

@@ -19,6 +19,7 @@ pub(super) const VARIABLES: &[&str] = &[
     "BREAKWATER_ENV",
     "BREAKWATER_ADDR",
     "BREAKWATER_API_TOKEN",
+    "BREAKWATER_ADMIN_TOKEN",
     "BREAKWATER_JWT_SECRET",
     "BREAKWATER_JWT_PUBLIC_KEY",
     "BREAKWATER_JWT_AUDIENCE",
@@ -94,6 +95,7 @@ impl Config {
             addr: r.value("BREAKWATER_ADDR", d.server.addr, socket_addr),
             api_token: r.secret("BREAKWATER_API_TOKEN"),
             jwt: r.jwt(),
+            admin_token: r.secret("BREAKWATER_ADMIN_TOKEN"),
             max_body_bytes: r.value("BREAKWATER_MAX_BODY_BYTES", d.server.max_body_bytes, |s| {
                 whole_usize(s, 1024)
             }),

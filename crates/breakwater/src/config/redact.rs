@@ -64,6 +64,7 @@ impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self {
             jwt,
+            admin_token,
             addr,
             api_token,
             max_body_bytes,
@@ -72,6 +73,7 @@ impl fmt::Debug for ServerConfig {
             .field("addr", addr)
             .field("api_token", &redacted(api_token))
             .field("jwt", jwt)
+            .field("admin_token", &redacted(admin_token))
             .field("max_body_bytes", max_body_bytes)
             .finish()
     }

@@ -16,6 +16,7 @@ mod extract;
 mod health;
 mod middleware;
 mod notes;
+mod operator;
 mod routes;
 mod state;
 

@@ -10,7 +10,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::middleware::{panic_response, record_metrics, reject_oversized_body, request_span};
-use super::{ApiError, AppState, assistant, auth, health, notes};
+use super::{ApiError, AppState, assistant, auth, health, notes, operator};
 
 /// The whole HTTP application, ready to serve.
 ///
@@ -20,6 +20,8 @@ use super::{ApiError, AppState, assistant, auth, health, notes};
 /// | `GET /api/assistant/health/circuit-breaker` | breaker status (always `200`) |
 /// | `POST /api/notes`, `GET /api/notes` | create, list |
 /// | `GET`/`PUT`/`DELETE /api/notes/{id}` | read, update, delete |
+/// | `GET /api/assistant/circuit-breakers/{name}` | one breaker's status |
+/// | `POST /api/assistant/circuit-breakers/{name}/state` | operator: force open, close, disable (admin token) |
 /// | `DELETE /api/notes?user_id=` | delete every note of a user (and so their cached answers) |
 /// | `GET /metrics` | Prometheus text |
 /// | `GET /healthz` | liveness |
@@ -56,6 +58,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/assistant/health/circuit-breaker",
             get(health::circuit_breaker),
+        )
+        .route(
+            "/api/assistant/circuit-breakers/{name}",
+            get(operator::status),
+        )
+        .route(
+            "/api/assistant/circuit-breakers/{name}/state",
+            post(operator::set_state),
         )
         .route(
             "/api/notes",

@@ -25,6 +25,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// JWT mode (`BREAKWATER_JWT_*`): the user is the token's subject.
     pub jwt: Option<Arc<JwtVerifier>>,
+    /// `BREAKWATER_ADMIN_TOKEN`: operator controls on, behind this token.
+    pub admin_token: Option<Arc<BearerToken>>,
 }
 
 impl AppState {
@@ -43,7 +45,14 @@ impl AppState {
             api_token: api_token.map(|token| Arc::new(BearerToken::new(token))),
             max_body_bytes,
             jwt: None,
+            admin_token: None,
         }
+    }
+
+    /// Turns on the operator controls, behind `token`.
+    pub fn with_admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(Arc::new(BearerToken::new(token)));
+        self
     }
 
     /// Turns on JWT mode with `verifier`.
