@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod listen;
 pub mod llm;
 pub mod metrics;
 pub mod notes;

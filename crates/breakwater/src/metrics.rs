@@ -103,6 +103,12 @@ pub fn record_llm(outcome: &'static str, seconds: f64) {
     histogram!("breakwater_llm_request_duration_seconds", "outcome" => outcome).record(seconds);
 }
 
+/// Counts a connection closed on arrival because the connection cap and its overflow lane
+/// were full.
+pub fn record_refused_connection() {
+    counter!("breakwater_http_connections_refused_total").increment(1);
+}
+
 /// Counts a request that stopped waiting for its LLM call because the upstream stalled.
 pub fn record_abandoned() {
     counter!("breakwater_llm_abandoned_total").increment(1);

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 use crate::assistant::Assistant;
 use crate::config::Config;
 use crate::http::{AppState, router};
+use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::notes::NotesStore;
 
@@ -45,7 +46,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         metrics,
         config.server.api_token.as_deref(),
         config.server.max_body_bytes,
-    );
+    )
+    .with_timeouts(config.server.body_timeout, config.server.request_timeout);
     let state = match &config.server.admin_token {
         Some(token) => state.with_admin_token(token),
         None => state,
@@ -69,20 +71,31 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = build_state(&config).await?;
     announce(&config, &listener);
-    serve_state(state, listener, shutdown).await
+    serve_state(state, listener, limits(&config), shutdown).await
 }
 
 async fn serve_state(
     state: AppState,
     listener: TcpListener,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
+    listen::serve(listener, router(state), limits, shutdown).await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The connection limits `config` asks for.
+fn limits(config: &Config) -> ConnectionLimits {
+    let derived = listen::default_limits(config.server.header_timeout);
+    match config.server.max_connections {
+        None => derived,
+        Some(max) => ConnectionLimits {
+            max_connections: max,
+            overflow: (max / 8).clamp(4, 1_024),
+            ..derived
+        },
+    }
 }
 
 /// Logs what is being served, loudly when the LLM is off.
@@ -161,7 +174,7 @@ pub async fn spawn(config: Config) -> anyhow::Result<RunningServer> {
     announce(&config, &listener);
     let (stop, stopped) = oneshot::channel::<()>();
     // A send or the handle's drop both stop the server.
-    let task = tokio::spawn(serve_state(state, listener, async move {
+    let task = tokio::spawn(serve_state(state, listener, limits(&config), async move {
         let _ = stopped.await;
     }));
     Ok(RunningServer { addr, stop, task })

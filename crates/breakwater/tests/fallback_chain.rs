@@ -680,3 +680,32 @@ async fn deleting_all_of_a_users_notes_needs_the_user_and_leaves_nothing_to_answ
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_past_its_whole_deadline_gets_a_json_503_with_retry_after() {
+    let s = TestServer::start_with(&[
+        ("BREAKWATER_REQUEST_TIMEOUT_SECONDS", "0.3"),
+        ("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "0"),
+    ])
+    .await;
+    with_notes(&s).await;
+    s.upstream.llm.set_fault(Fault::hang());
+    let response = s
+        .post_json(
+            "/api/assistant/query",
+            &json!({"query": "breaker failures", "user_id": ALICE}),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = json(response).await;
+    assert_eq!(body["error"], "request_timeout", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("BREAKWATER_REQUEST_TIMEOUT_SECONDS")
+    );
+    s.upstream.llm.set_fault(Fault::ok());
+    s.stop().await;
+}

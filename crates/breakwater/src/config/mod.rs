@@ -26,6 +26,10 @@
 //! | `BREAKWATER_ADDR` | `127.0.0.1:8000` | listen address (IP and port) |
 //! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes |
 //! | `BREAKWATER_API_TOKEN` | unset | when set, `/api/*` needs `Authorization: Bearer <token>` |
+//! | `BREAKWATER_HEADER_TIMEOUT_SECONDS` | `10` | request headers must arrive within this; an idle keep-alive connection closes after it |
+//! | `BREAKWATER_BODY_TIMEOUT_SECONDS` | `30` | a request body must arrive within this (`408`) |
+//! | `BREAKWATER_REQUEST_TIMEOUT_SECONDS` | `60` | one request's whole budget (`503` past it) |
+//! | `BREAKWATER_MAX_CONNECTIONS` | `auto` | open connections served at once (`auto`: 3/4 of the open-file limit less a reserve) |
 //! | `BREAKWATER_ADMIN_TOKEN` | unset | turns on the operator controls; they need `Authorization: Bearer <it>` |
 //! | `BREAKWATER_JWT_SECRET` | unset | JWT mode with HS256: `/api/*` takes a signed token; the user is its `sub` |
 //! | `BREAKWATER_JWT_PUBLIC_KEY` | unset | JWT mode with RS256 or ES256: a PEM public key file |
@@ -105,6 +109,14 @@ pub struct ServerConfig {
     pub jwt: Option<JwtConfig>,
     /// `BREAKWATER_ADMIN_TOKEN`: operator controls on, behind this bearer token.
     pub admin_token: Option<String>,
+    /// `BREAKWATER_HEADER_TIMEOUT_SECONDS`: header read and idle keep-alive deadline.
+    pub header_timeout: Duration,
+    /// `BREAKWATER_BODY_TIMEOUT_SECONDS`: body read deadline.
+    pub body_timeout: Duration,
+    /// `BREAKWATER_REQUEST_TIMEOUT_SECONDS`: one request's whole budget.
+    pub request_timeout: Duration,
+    /// `BREAKWATER_MAX_CONNECTIONS`: `None` = derived from the open-file limit.
+    pub max_connections: Option<usize>,
     /// `BREAKWATER_ADDR`: the listen address.
     pub addr: SocketAddr,
     /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs `Authorization: Bearer <token>`.
@@ -327,7 +339,8 @@ impl Config {
              failure_rate={rate}, call_timeout={}s, reset_timeout={}s, \
              max_reset_timeout={}s, half_open_max_calls={}, success_threshold={}, \
              slow_call={slow}, max_in_flight={}) cache={} answers ttl={}s redis={} top_k={} \
-             max_body={}B log={}:{}",
+             max_body={}B timeouts(header={}s, body={}s, request={}s) max_connections={} \
+             log={}:{}",
             self.server.addr,
             self.notes.db.display(),
             on_off(self.server.api_token.is_some()),
@@ -355,6 +368,12 @@ impl Config {
             self.redis_url.as_deref().map_or("off".into(), redact::url),
             self.notes.top_k,
             self.server.max_body_bytes,
+            self.server.header_timeout.as_secs_f64(),
+            self.server.body_timeout.as_secs_f64(),
+            self.server.request_timeout.as_secs_f64(),
+            self.server
+                .max_connections
+                .map_or("auto".to_owned(), |n| n.to_string()),
             self.log.format,
             self.log.filter,
         )
@@ -435,6 +454,10 @@ impl Default for ServerConfig {
         Self {
             jwt: None,
             admin_token: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            max_connections: None,
             addr: DEFAULT_ADDR,
             api_token: None,
             max_body_bytes: 65_536,

@@ -20,6 +20,10 @@ pub(super) const VARIABLES: &[&str] = &[
     "BREAKWATER_ADDR",
     "BREAKWATER_API_TOKEN",
     "BREAKWATER_ADMIN_TOKEN",
+    "BREAKWATER_HEADER_TIMEOUT_SECONDS",
+    "BREAKWATER_BODY_TIMEOUT_SECONDS",
+    "BREAKWATER_REQUEST_TIMEOUT_SECONDS",
+    "BREAKWATER_MAX_CONNECTIONS",
     "BREAKWATER_JWT_SECRET",
     "BREAKWATER_JWT_PUBLIC_KEY",
     "BREAKWATER_JWT_AUDIENCE",
@@ -96,6 +100,29 @@ impl Config {
             api_token: r.secret("BREAKWATER_API_TOKEN"),
             jwt: r.jwt(),
             admin_token: r.secret("BREAKWATER_ADMIN_TOKEN"),
+            header_timeout: r.value(
+                "BREAKWATER_HEADER_TIMEOUT_SECONDS",
+                d.server.header_timeout,
+                seconds,
+            ),
+            body_timeout: r.value(
+                "BREAKWATER_BODY_TIMEOUT_SECONDS",
+                d.server.body_timeout,
+                seconds,
+            ),
+            request_timeout: r.value(
+                "BREAKWATER_REQUEST_TIMEOUT_SECONDS",
+                d.server.request_timeout,
+                seconds,
+            ),
+            max_connections: r.value("BREAKWATER_MAX_CONNECTIONS", None, |s| {
+                if s.eq_ignore_ascii_case("auto") {
+                    return Ok(None);
+                }
+                whole_usize(s, 1)
+                    .map(Some)
+                    .map_err(|_| "expected auto or a whole number ≥ 1".to_owned())
+            }),
             max_body_bytes: r.value("BREAKWATER_MAX_BODY_BYTES", d.server.max_body_bytes, |s| {
                 whole_usize(s, 1024)
             }),

@@ -65,6 +65,10 @@ impl fmt::Debug for ServerConfig {
         let Self {
             jwt,
             admin_token,
+            header_timeout,
+            body_timeout,
+            request_timeout,
+            max_connections,
             addr,
             api_token,
             max_body_bytes,
@@ -74,6 +78,10 @@ impl fmt::Debug for ServerConfig {
             .field("api_token", &redacted(api_token))
             .field("jwt", jwt)
             .field("admin_token", &redacted(admin_token))
+            .field("header_timeout", header_timeout)
+            .field("body_timeout", body_timeout)
+            .field("request_timeout", request_timeout)
+            .field("max_connections", max_connections)
             .field("max_body_bytes", max_body_bytes)
             .finish()
     }

@@ -59,6 +59,9 @@ pub enum ApiError {
         /// The breaker's status at the time, so the caller sees why.
         circuit: Box<breaker::Status>,
     },
+    /// `408 body_timeout`: the body did not arrive within `BREAKWATER_BODY_TIMEOUT_SECONDS`.
+    #[error("the request body did not arrive in time (BREAKWATER_BODY_TIMEOUT_SECONDS)")]
+    BodyTimeout,
     /// `403 forbidden`: the credential does not allow this request.
     #[error("{0}")]
     Forbidden(String),
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -108,6 +112,7 @@ impl ApiError {
             ApiError::Invalid { .. } => "invalid_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "service_unavailable",

@@ -56,6 +56,18 @@ where
     }
 }
 
+/// Whether the body-read deadline (tower-http's) is what stopped reading the body.
+fn caused_by_body_deadline(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
 /// `application/json` or `application/<anything>+json`, with or without parameters.
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
@@ -73,6 +85,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::PayloadTooLarge { limit };
+    }
+    if caused_by_body_deadline(rejection) {
+        return ApiError::BodyTimeout;
     }
     // Reading the body failed for another reason (a broken chunked encoding, the client
     // went away): still the request's fault, not the server's.

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Span;
@@ -51,6 +51,40 @@ pub(super) async fn record_metrics(request: Request, next: Next) -> Response {
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Gives an error response that has no body (tower-http's deadlines answer with a bare
+/// status) the `{"error", "detail"}` JSON every other error carries.
+pub(super) async fn json_error_bodies(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let bodiless = !response.headers().contains_key(header::CONTENT_TYPE);
+    if !(status.is_client_error() || status.is_server_error()) || !bodiless {
+        return response;
+    }
+    let (code, detail) = match status {
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "request_timeout",
+            "the request ran past its deadline (BREAKWATER_REQUEST_TIMEOUT_SECONDS)",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "body_timeout",
+            "the request body did not arrive in time (BREAKWATER_BODY_TIMEOUT_SECONDS)",
+        ),
+        _ => ("error", status.canonical_reason().unwrap_or("error")),
+    };
+    let mut json = (
+        status,
+        axum::Json(serde_json::json!({"error": code, "detail": detail})),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        json.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    json
 }
 
 /// The span of one request: method and route pattern (never the raw path, which holds ids).

@@ -2,14 +2,18 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::middleware::{panic_response, record_metrics, reject_oversized_body, request_span};
+use super::middleware::{
+    json_error_bodies, panic_response, record_metrics, reject_oversized_body, request_span,
+};
 use super::{ApiError, AppState, assistant, auth, health, notes, operator};
 
 /// The whole HTTP application, ready to serve.
@@ -27,13 +31,18 @@ use super::{ApiError, AppState, assistant, auth, health, notes, operator};
 /// | `GET /healthz` | liveness |
 ///
 /// Around every route, outermost first: a tracing span per request, the request-duration
-/// metric, `500` JSON on a panic, bearer auth for `/api/*`, and the body limit.
+/// metric, JSON bodies for bodiless errors, the whole-request deadline (`503`), the
+/// body-read deadline, `500` JSON on a panic, bearer auth for `/api/*`, and the body limit.
+/// Header-read and idle deadlines and the connection cap are the listener's
+/// ([`crate::listen`]).
 ///
 /// ```no_run
 /// # async fn demo(config: breakwater::config::Config) -> anyhow::Result<()> {
 /// let state = breakwater::server::build_state(&config).await?;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// axum::serve(listener, breakwater::http::router(state)).await?;
+/// let limits = breakwater::listen::default_limits(std::time::Duration::from_secs(10));
+/// let router = breakwater::http::router(state);
+/// breakwater::listen::serve(listener, router, limits, std::future::pending()).await;
 /// # Ok(())
 /// # }
 /// ```
@@ -48,6 +57,15 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(from_fn(record_metrics))
+        // The deadlines' own answers have no body: give them the JSON every error has.
+        .layer(from_fn(json_error_bodies))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.request_timeout,
+        ))
+        // A whole-body deadline, not a per-chunk one: a slow drip must not reset it.
+        .layer(RequestBodyDeadlineLayer::new(state.body_timeout))
+        .map_request(|request: axum::http::Request<_>| request.map(axum::body::Body::new))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), auth::require_token))
         .layer(from_fn_with_state(state.clone(), reject_oversized_body))

@@ -27,6 +27,10 @@ pub struct AppState {
     pub jwt: Option<Arc<JwtVerifier>>,
     /// `BREAKWATER_ADMIN_TOKEN`: operator controls on, behind this token.
     pub admin_token: Option<Arc<BearerToken>>,
+    /// `BREAKWATER_BODY_TIMEOUT_SECONDS`: a request body must arrive within this.
+    pub body_timeout: std::time::Duration,
+    /// `BREAKWATER_REQUEST_TIMEOUT_SECONDS`: one request's whole budget.
+    pub request_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -46,7 +50,20 @@ impl AppState {
             max_body_bytes,
             jwt: None,
             admin_token: None,
+            body_timeout: std::time::Duration::from_secs(30),
+            request_timeout: std::time::Duration::from_secs(60),
         }
+    }
+
+    /// Sets the body-read and whole-request deadlines.
+    pub fn with_timeouts(
+        mut self,
+        body: std::time::Duration,
+        request: std::time::Duration,
+    ) -> Self {
+        self.body_timeout = body;
+        self.request_timeout = request;
+        self
     }
 
     /// Turns on the operator controls, behind `token`.
