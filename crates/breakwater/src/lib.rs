@@ -10,6 +10,8 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod listen;
 pub mod llm;

@@ -83,16 +83,21 @@ impl LlmClient {
         if !status.is_success() {
             return Err(status_error(status.as_u16(), retry_after, &bytes));
         }
-        let text = match self.mode {
-            ApiMode::Chat => parse_chat(&bytes),
-            ApiMode::Text => parse_text(&bytes),
-        }?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(LlmError::Malformed("empty answer".to_owned()));
-        }
-        Ok(text.to_owned())
+        parse_answer(self.mode, &bytes)
     }
+}
+
+/// The answer in a 2xx body of `mode`, trimmed; a blank one is no answer.
+pub(crate) fn parse_answer(mode: ApiMode, body: &[u8]) -> Result<String, LlmError> {
+    let text = match mode {
+        ApiMode::Chat => parse_chat(body),
+        ApiMode::Text => parse_text(body),
+    }?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(LlmError::Malformed("empty answer".to_owned()));
+    }
+    Ok(text.to_owned())
 }
 
 /// Reads the body, refusing one larger than `MAX_BODY`: a broken upstream must not make
@@ -124,7 +129,7 @@ pub const MAX_RETRY_HINT: Duration = Duration::from_secs(300);
 
 /// `Retry-After` as delay-seconds or as an HTTP-date, capped at [`MAX_RETRY_HINT`]; a date
 /// in the past is no wait.
-fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds.min(MAX_RETRY_HINT.as_secs())),
@@ -137,7 +142,7 @@ fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_HINT))
 }
 
-fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> LlmError {
+pub(crate) fn status_error(status: u16, retry_after: Option<Duration>, body: &[u8]) -> LlmError {
     #[derive(Deserialize)]
     struct Loading {
         estimated_time: f64,

@@ -1,7 +1,7 @@
 //! The LLM upstream: Hugging Face chat completions (any OpenAI-compatible server) or HF
 //! text generation, and what each kind of failure means to the circuit breaker.
 
-mod client;
+pub(crate) mod client;
 mod error;
 mod prompt;
 
