@@ -174,10 +174,11 @@ async fn status_watch_redraws_the_table_until_stopped() {
         .expect("spawned");
     let mut stdout = child.stdout.take().expect("piped");
     let mut seen = String::new();
-    // Two frames, each cleared first; bounded, so a broken loop fails instead of hanging.
+    // Frames are each cleared first: wait for a third, so the second is whole. Bounded, so
+    // a broken loop fails instead of hanging.
     let frames = tokio::time::timeout(std::time::Duration::from_secs(15), async {
         let mut buf = [0u8; 4096];
-        while seen.matches("\x1b[2J").count() < 2 || !seen.ends_with('\n') {
+        while seen.matches("\x1b[2J").count() < 3 {
             let n = stdout.read(&mut buf).await.expect("read");
             assert!(n > 0, "the watch ended by itself: {seen}");
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -185,8 +186,8 @@ async fn status_watch_redraws_the_table_until_stopped() {
     })
     .await;
     child.kill().await.expect("stopped");
-    assert!(frames.is_ok(), "fewer than two frames: {seen}");
-    let last = seen.rsplit("\x1b[2J").next().unwrap_or_default();
+    assert!(frames.is_ok(), "fewer than three frames: {seen}");
+    let last = seen.split("\x1b[2J").nth(2).unwrap_or_default();
     assert!(
         last.contains("NAME") && last.contains("huggingface"),
         "{last}"
