@@ -489,7 +489,7 @@ impl Machine {
         let counted = match outcome {
             Outcome::Ignored => None,
             _ if outcome.is_failure() => self.count_failure(ticket),
-            _ => self.count_success(ticket),
+            _ => self.count_success(ticket).map(|word| (word, false)),
         };
         let Some((after, trips)) = counted else {
             // Not counted, but a tracked call that finished may decide a pending run.
@@ -554,8 +554,8 @@ impl Machine {
     }
 
     /// Counts a success: it ends the run if admitted no earlier than the run's first
-    /// failure. `None` when it changes nothing.
-    fn count_success(&self, ticket: Ticket) -> Option<(Word, bool)> {
+    /// failure. `None` when it changes nothing (and no rate window needs it).
+    fn count_success(&self, ticket: Ticket) -> Option<Word> {
         let mut current = Word(self.word.load(Acquire));
         loop {
             if current.state() != State::Closed || current.generation() != ticket.generation() {
@@ -565,14 +565,14 @@ impl Machine {
                 // Nothing to reset, or a call admitted before every failure of the run: it
                 // says nothing about the upstream since. Still counted by a rate window.
                 // Not writing keeps the word's cache line shared between cores.
-                return self.window.is_some().then_some((current, false));
+                return self.window.is_some().then_some(current);
             }
             let next = current.with_a(0);
             match self
                 .word
                 .compare_exchange_weak(current.0, next.0, AcqRel, Acquire)
             {
-                Ok(_) => return Some((next, false)),
+                Ok(_) => return Some(next),
                 Err(actual) => current = Word(actual),
             }
         }
@@ -592,6 +592,7 @@ impl Machine {
             return;
         }
         let reason = Transition::ConsecutiveFailures(current.a());
+        // No upstream hint here: the failures that made the run have come and gone.
         self.transition(current, (State::Open, reason), 0, None);
     }
 
