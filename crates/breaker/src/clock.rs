@@ -109,25 +109,25 @@ impl Clock {
     /// Nanoseconds since this clock was made; the unit every breaker timestamp uses.
     #[inline]
     pub(crate) fn now_nanos(&self) -> u64 {
-        let now = if self.coarse {
-            self.source.recent()
-        } else {
-            self.source.now()
-        };
-        // Saturating: the coarse time may trail the origin read at construction.
-        // u64 nanoseconds last 584 years: truncation cannot happen in practice.
-        now.saturating_duration_since(self.origin).as_nanos() as u64
+        self.read(self.coarse)
     }
 
     /// An admission stamp: the time to within one `COARSE_TICK`, for ordering calls by
     /// when they were admitted. A memory load, on every clock.
     #[inline]
     pub(crate) fn stamp_nanos(&self) -> u64 {
-        let now = if self.stamps_coarse {
+        self.read(self.stamps_coarse)
+    }
+
+    #[inline]
+    fn read(&self, coarse: bool) -> u64 {
+        let now = if coarse {
             self.source.recent()
         } else {
             self.source.now()
         };
+        // Saturating: the coarse time may trail the origin read at construction.
+        // u64 nanoseconds last 584 years: truncation cannot happen in practice.
         now.saturating_duration_since(self.origin).as_nanos() as u64
     }
 

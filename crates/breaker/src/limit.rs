@@ -113,7 +113,8 @@ struct Flights {
     deviation: f64,
     /// Successes per bucket, and the bucket number each slot holds.
     buckets: [(u64, u32); BUCKETS],
-    /// Whether the last look found enough calls late.
+    /// Whether the last admission found enough calls late (the stall is announced once,
+    /// when this turns true).
     late: bool,
 }
 
@@ -142,7 +143,13 @@ impl Limiter {
     /// Takes a place for a call admitted at `now`, or `None` when the bound is reached.
     pub(crate) fn admit(&self, now: u64) -> Option<u64> {
         let mut flights = self.lock();
-        if flights.started.len() as u64 >= u64::from(self.bound(&mut flights, now)) {
+        let (bound, late) = self.bound(&flights, now);
+        if late && !std::mem::replace(&mut flights.late, true) {
+            // Everyone waiting on a call may stop: the upstream has stalled.
+            self.stall.notify_waiters();
+        }
+        flights.late = late;
+        if flights.started.len() as u64 >= u64::from(bound) {
             drop(flights);
             self.shed.fetch_add(1, Relaxed);
             return None;
@@ -169,13 +176,14 @@ impl Limiter {
         self.stall.notified().await;
     }
 
-    fn bound(&self, flights: &mut Flights, now: u64) -> u32 {
+    /// The bound at `now`, and whether enough calls are late for it to be tight.
+    fn bound(&self, flights: &Flights, now: u64) -> (u32, bool) {
         match self.kind {
-            InFlightLimit::Off => u32::MAX,
-            InFlightLimit::Fixed(n) => n,
+            InFlightLimit::Off => (u32::MAX, false),
+            InFlightLimit::Fixed(n) => (n, false),
             InFlightLimit::Adaptive(a) => {
                 let Some(usual) = flights.usual() else {
-                    return a.max;
+                    return (a.max, false);
                 };
                 // Places are numbered in admission order, so the late calls come first.
                 let late_after = (a.stall_factor * usual).max(usual + MIN_SLACK_NANOS);
@@ -185,28 +193,24 @@ impl Limiter {
                     .take_while(|&&t| now.saturating_sub(t) as f64 > late_after)
                     .take(a.floor as usize)
                     .count();
-                let was_late = std::mem::replace(&mut flights.late, late >= a.floor as usize);
                 if late < a.floor as usize {
-                    return a.max;
-                }
-                if !was_late {
-                    // Everyone waiting on a call may stop: the upstream has stalled.
-                    self.stall.notify_waiters();
+                    return (a.max, false);
                 }
                 let little = a.headroom * flights.throughput(now) * usual / 1e9;
-                (little.ceil() as u32).saturating_add(a.floor).min(a.max)
+                let bound = (little.ceil() as u32).saturating_add(a.floor).min(a.max);
+                (bound, true)
             }
         }
     }
 
     pub(crate) fn status(&self, now: u64) -> LimitStatus {
-        let mut flights = self.lock();
+        let flights = self.lock();
         LimitStatus {
             mode: match self.kind {
                 InFlightLimit::Adaptive(_) => "auto",
                 _ => "fixed",
             },
-            limit: self.bound(&mut flights, now),
+            limit: self.bound(&flights, now).0,
             in_flight: flights.started.len() as u32,
             shed: self.shed.load(Relaxed),
             usual_latency_seconds: flights.usual().map(|n| n / 1e9),

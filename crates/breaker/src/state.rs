@@ -338,7 +338,7 @@ impl Machine {
     fn acquire_closed(&self, current: Word) -> Result<Ticket, Rejected> {
         let mut ticket = self.ticket(TicketKind::Closed, current);
         if let Some(limiter) = &self.limiter {
-            match limiter.admit(self.clock.now_nanos()) {
+            match limiter.admit(ticket.started) {
                 Some(place) => ticket = ticket.limited(place),
                 // Shed, not failed: the circuit stays closed and the caller falls back.
                 None => return Err(self.reject(State::Closed, Some(Duration::ZERO))),
@@ -407,12 +407,17 @@ impl Machine {
 
     #[inline(always)]
     fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
-        let started = if self.settings.slow_call_nanos > 0 {
+        Ticket::new(kind, word, self.stamp())
+    }
+
+    /// A time on the tickets' scale: precise when slow calls are timed, else the stamp.
+    #[inline(always)]
+    fn stamp(&self) -> u64 {
+        if self.settings.slow_call_nanos > 0 {
             self.start_time()
         } else {
             self.clock.stamp_nanos()
-        };
-        Ticket::new(kind, word, started)
+        }
     }
 
     #[cold]
@@ -453,7 +458,7 @@ impl Machine {
     fn complete_any(&self, ticket: Ticket, outcome: Outcome) {
         let outcome = self.slow_call_is_failure(ticket, outcome);
         if let (Some(limiter), Some(place)) = (&self.limiter, ticket.place()) {
-            limiter.release(place, self.clock.now_nanos(), outcome == Outcome::Success);
+            limiter.release(place, self.stamp(), outcome == Outcome::Success);
         }
         let (count, event) = match outcome {
             Outcome::Success => (Count::Success, Event::Success),

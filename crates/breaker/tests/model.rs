@@ -305,7 +305,9 @@ proptest! {
     #![proptest_config(ProptestConfig {
         // Integration tests have no lib.rs beside them to keep regressions in.
         failure_persistence: None,
-        ..ProptestConfig::with_cases(512)
+        // More with PROPTEST_CASES=30000 (as run for the note).
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
     })]
 
     #[test]

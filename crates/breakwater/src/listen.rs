@@ -104,10 +104,17 @@ pub async fn serve(
 pub fn default_limits(header_timeout: Duration) -> ConnectionLimits {
     let open_files = open_file_limit().unwrap_or(1_024 + 128);
     let usable = open_files.saturating_sub(128).max(16);
-    ConnectionLimits {
-        max_connections: (usable * 3 / 4).clamp(8, 16_384),
-        overflow: (usable / 8).clamp(4, 1_024),
-        header_timeout,
+    ConnectionLimits::new((usable * 3 / 4).clamp(8, 16_384), header_timeout)
+}
+
+impl ConnectionLimits {
+    /// `max_connections` served normally, and an overflow lane of a sixth of that.
+    pub fn new(max_connections: usize, header_timeout: Duration) -> Self {
+        Self {
+            max_connections,
+            overflow: (max_connections / 6).clamp(4, 1_024),
+            header_timeout,
+        }
     }
 }
 

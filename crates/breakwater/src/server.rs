@@ -87,14 +87,10 @@ async fn serve_state(
 
 /// The connection limits `config` asks for.
 fn limits(config: &Config) -> ConnectionLimits {
-    let derived = listen::default_limits(config.server.header_timeout);
+    let timeout = config.server.header_timeout;
     match config.server.max_connections {
-        None => derived,
-        Some(max) => ConnectionLimits {
-            max_connections: max,
-            overflow: (max / 8).clamp(4, 1_024),
-            ..derived
-        },
+        None => listen::default_limits(timeout),
+        Some(max) => ConnectionLimits::new(max, timeout),
     }
 }
 

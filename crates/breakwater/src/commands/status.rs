@@ -36,11 +36,13 @@ pub(super) async fn run(config: &Config, args: &StatusArgs) -> anyhow::Result<Ex
     }
     let health = match fetch(&client, &url, token).await {
         Ok(health) => health,
-        Err(why) => {
+        Err(Unreachable(why)) => {
             eprintln!("breakwater: {why}");
-            if why.contains("cannot reach") {
-                eprintln!("breakwater: is `breakwater serve` running? (--server URL or --addr)");
-            }
+            eprintln!("breakwater: is `breakwater serve` running? (--server URL or --addr)");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+        Err(Refused(why)) => {
+            eprintln!("breakwater: {why}");
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
     };
@@ -68,7 +70,7 @@ async fn watch(
         }
         let frame = match fetch(client, url, token).await {
             Ok(health) => render(&health),
-            Err(why) => format!("{why}\n"),
+            Err(Unreachable(why) | Refused(why)) => format!("{why}\n"),
         };
         let now = httpdate::fmt_http_date(std::time::SystemTime::now());
         print!(
@@ -79,8 +81,19 @@ async fn watch(
     }
 }
 
+/// Why the status could not be read: no server there, or it answered something else.
+enum FetchError {
+    Unreachable(String),
+    Refused(String),
+}
+use FetchError::{Refused, Unreachable};
+
 /// The health JSON of the server at `url`, or a sentence saying why not.
-async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result<Value, String> {
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> Result<Value, FetchError> {
     let mut request = client.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -88,14 +101,19 @@ async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> Resu
     let response = request
         .send()
         .await
-        .map_err(|err| format!("cannot reach the server at {url}: {err}"))?;
+        .map_err(|err| Unreachable(format!("cannot reach the server at {url}: {err}")))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(format!("the server at {url} answered {status}: {text}"));
+        return Err(Refused(format!(
+            "the server at {url} answered {status}: {text}"
+        )));
     }
-    serde_json::from_str::<Value>(&text)
-        .map_err(|_| format!("the server at {url} did not answer with JSON: {text}"))
+    serde_json::from_str::<Value>(&text).map_err(|_| {
+        Refused(format!(
+            "the server at {url} did not answer with JSON: {text}"
+        ))
+    })
 }
 
 const COLUMNS: [&str; 11] = [

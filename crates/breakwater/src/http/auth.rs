@@ -137,7 +137,7 @@ pub(super) async fn require_token(
     if path != "/api" && !path.starts_with("/api/") {
         return next.run(request).await;
     }
-    let Some(token) = bearer(&request) else {
+    let Some(token) = bearer_of(request.headers()) else {
         return ApiError::Unauthorized("this endpoint needs Authorization: Bearer <token>")
             .into_response();
     };
@@ -162,11 +162,6 @@ pub(super) async fn require_token(
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive).
-fn bearer(request: &Request) -> Option<&str> {
-    bearer_of(request.headers())
-}
-
-/// The bearer token in `headers`, if any.
 pub(super) fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -192,6 +187,6 @@ mod tests {
             .header(header::AUTHORIZATION, "bearer abc")
             .body(axum::body::Body::empty())
             .expect("valid request");
-        assert_eq!(bearer(&request), Some("abc"));
+        assert_eq!(bearer_of(request.headers()), Some("abc"));
     }
 }

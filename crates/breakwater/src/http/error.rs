@@ -59,6 +59,10 @@ pub enum ApiError {
         /// The breaker's status at the time, so the caller sees why.
         circuit: Box<breaker::Status>,
     },
+    /// `503 request_timeout` (`Retry-After: 1`): the request ran past
+    /// `BREAKWATER_REQUEST_TIMEOUT_SECONDS`.
+    #[error("the request ran past its deadline (BREAKWATER_REQUEST_TIMEOUT_SECONDS)")]
+    RequestTimeout,
     /// `408 body_timeout`: the body did not arrive within `BREAKWATER_BODY_TIMEOUT_SECONDS`.
     #[error("the request body did not arrive in time (BREAKWATER_BODY_TIMEOUT_SECONDS)")]
     BodyTimeout,
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -113,6 +118,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BodyTimeout => "body_timeout",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "service_unavailable",
@@ -161,6 +167,9 @@ impl IntoResponse for ApiError {
                 ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            ApiError::RequestTimeout => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

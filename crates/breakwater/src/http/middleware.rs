@@ -53,38 +53,15 @@ pub(super) async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Gives an error response that has no body (tower-http's deadlines answer with a bare
-/// status) the `{"error", "detail"}` JSON every other error carries.
-pub(super) async fn json_error_bodies(request: Request, next: Next) -> Response {
+/// tower-http's whole-request deadline answers a bare `503`; every other error of ours is
+/// an [`ApiError`] already. This turns that one into [`ApiError::RequestTimeout`].
+pub(super) async fn request_timeout_as_json(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    let status = response.status();
-    let bodiless = !response.headers().contains_key(header::CONTENT_TYPE);
-    if !(status.is_client_error() || status.is_server_error()) || !bodiless {
-        return response;
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE);
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && bare {
+        return ApiError::RequestTimeout.into_response();
     }
-    let (code, detail) = match status {
-        StatusCode::SERVICE_UNAVAILABLE => (
-            "request_timeout",
-            "the request ran past its deadline (BREAKWATER_REQUEST_TIMEOUT_SECONDS)",
-        ),
-        StatusCode::REQUEST_TIMEOUT => (
-            "body_timeout",
-            "the request body did not arrive in time (BREAKWATER_BODY_TIMEOUT_SECONDS)",
-        ),
-        _ => ("error", status.canonical_reason().unwrap_or("error")),
-    };
-    let mut json = (
-        status,
-        axum::Json(serde_json::json!({"error": code, "detail": detail})),
-    )
-        .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        json.headers_mut().insert(
-            header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("1"),
-        );
-    }
-    json
+    response
 }
 
 /// The span of one request: method and route pattern (never the raw path, which holds ids).

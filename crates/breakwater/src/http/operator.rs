@@ -23,17 +23,6 @@ pub(super) struct StateChange {
     state: serde_json::Value,
 }
 
-/// The states an operator may put a breaker in.
-#[derive(Clone, Copy, Debug)]
-enum Wanted {
-    /// Every call rejected (the upstream isolated) until closed again.
-    ForcedOpen,
-    /// Closed, with failures and trips forgotten.
-    Closed,
-    /// Calls go straight through; nothing trips.
-    Disabled,
-}
-
 /// What a change did.
 #[derive(Debug, Serialize)]
 pub(super) struct Changed {
@@ -79,10 +68,12 @@ pub(super) async fn set_state(
             "this control needs Authorization: Bearer <BREAKWATER_ADMIN_TOKEN>",
         ));
     }
-    let wanted = match change.state.as_str() {
-        Some("forced_open") => Wanted::ForcedOpen,
-        Some("closed") => Wanted::Closed,
-        Some("disabled") => Wanted::Disabled,
+    // forced_open: every call rejected (the upstream isolated) until closed again;
+    // closed: failures and trips forgotten; disabled: calls straight through.
+    let apply: fn(&CircuitBreaker) = match change.state.as_str() {
+        Some("forced_open") => CircuitBreaker::force_open,
+        Some("closed") => CircuitBreaker::reset,
+        Some("disabled") => CircuitBreaker::disable,
         _ => {
             return Err(ApiError::invalid(
                 "state",
@@ -95,11 +86,7 @@ pub(super) async fn set_state(
     };
     let breaker = find(&state, &name)?;
     let previous = breaker.state();
-    match wanted {
-        Wanted::ForcedOpen => breaker.force_open(),
-        Wanted::Closed => breaker.reset(),
-        Wanted::Disabled => breaker.disable(),
-    }
+    apply(&breaker);
     let status = breaker.status();
     tracing::warn!(
         breaker = %name, from = %previous, to = %status.state,

@@ -12,7 +12,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::middleware::{
-    json_error_bodies, panic_response, record_metrics, reject_oversized_body, request_span,
+    panic_response, record_metrics, reject_oversized_body, request_span, request_timeout_as_json,
 };
 use super::{ApiError, AppState, assistant, auth, health, notes, operator};
 
@@ -31,7 +31,7 @@ use super::{ApiError, AppState, assistant, auth, health, notes, operator};
 /// | `GET /healthz` | liveness |
 ///
 /// Around every route, outermost first: a tracing span per request, the request-duration
-/// metric, JSON bodies for bodiless errors, the whole-request deadline (`503`), the
+/// metric, the whole-request deadline (`503`, as JSON), the
 /// body-read deadline, `500` JSON on a panic, bearer auth for `/api/*`, and the body limit.
 /// Header-read and idle deadlines and the connection cap are the listener's
 /// ([`crate::listen`]).
@@ -57,8 +57,8 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(from_fn(record_metrics))
-        // The deadlines' own answers have no body: give them the JSON every error has.
-        .layer(from_fn(json_error_bodies))
+        // The deadline's own answer has no body: give it the JSON every error has.
+        .layer(from_fn(request_timeout_as_json))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             state.request_timeout,
