@@ -930,7 +930,7 @@ proptest! {
 
 #[test]
 fn breaker_policies_have_defaults_and_are_all_read() {
-    use breakwater::config::MaxInFlight;
+    use breaker::{Adaptive, InFlightLimit};
     let d = parse(&[]).breaker;
     assert_eq!(
         d.max_reset_timeout, d.reset_timeout,
@@ -939,7 +939,10 @@ fn breaker_policies_have_defaults_and_are_all_read() {
     assert_eq!(d.failure_rate, None);
     assert_eq!((d.window, d.min_calls), (Duration::from_secs(60), 10));
     assert_eq!((d.half_open_max_calls, d.success_threshold), (1, 1));
-    assert_eq!((d.slow_call, d.max_in_flight), (None, MaxInFlight::Auto));
+    assert_eq!(
+        (d.slow_call, d.max_in_flight),
+        (None, InFlightLimit::Adaptive(Adaptive::default()))
+    );
     let c = parse(&[
         ("CIRCUIT_BREAKER_RESET_TIMEOUT", "2"),
         ("CIRCUIT_BREAKER_MAX_RESET_TIMEOUT", "60"),
@@ -957,9 +960,9 @@ fn breaker_policies_have_defaults_and_are_all_read() {
     assert_eq!((c.window, c.min_calls), (Duration::from_millis(500), 3));
     assert_eq!((c.half_open_max_calls, c.success_threshold), (4, 2));
     assert_eq!(c.slow_call, Some(Duration::from_millis(1500)));
-    assert_eq!(c.max_in_flight, MaxInFlight::Fixed(64));
+    assert_eq!(c.max_in_flight, InFlightLimit::Fixed(64));
     let off = parse(&[("CIRCUIT_BREAKER_MAX_IN_FLIGHT", "0")]).breaker;
-    assert_eq!(off.max_in_flight, MaxInFlight::Off);
+    assert_eq!(off.max_in_flight, InFlightLimit::Off);
     assert!(
         c.builder().build().is_ok(),
         "every accepted value builds a breaker"

@@ -179,35 +179,13 @@ pub struct BreakerConfig {
     /// `CIRCUIT_BREAKER_SLOW_CALL_SECONDS`.
     pub slow_call: Option<Duration>,
     /// `CIRCUIT_BREAKER_MAX_IN_FLIGHT`.
-    pub max_in_flight: MaxInFlight,
-}
-
-/// `CIRCUIT_BREAKER_MAX_IN_FLIGHT`: the bound on LLM calls in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MaxInFlight {
-    /// Adapts to the upstream's latency and throughput (`auto`).
-    #[default]
-    Auto,
-    /// At most this many (a number).
-    Fixed(u32),
-    /// No bound (`0`).
-    Off,
-}
-
-impl fmt::Display for MaxInFlight {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Auto => f.write_str("auto"),
-            Self::Fixed(n) => write!(f, "{n}"),
-            Self::Off => f.write_str("0"),
-        }
-    }
+    pub max_in_flight: breaker::InFlightLimit,
 }
 
 impl BreakerConfig {
     /// A breaker builder with every one of these settings.
     pub fn builder(&self) -> breaker::Builder {
-        use breaker::{Adaptive, Backoff, InFlightLimit, TripPolicy, Window};
+        use breaker::{Backoff, TripPolicy, Window};
         let policy = match self.failure_rate {
             None => TripPolicy::consecutive_failures(self.fail_threshold),
             Some(threshold) => TripPolicy::ConsecutiveOrRate {
@@ -226,11 +204,6 @@ impl BreakerConfig {
         } else {
             Backoff::Constant
         };
-        let in_flight = match self.max_in_flight {
-            MaxInFlight::Auto => InFlightLimit::Adaptive(Adaptive::default()),
-            MaxInFlight::Fixed(n) => InFlightLimit::Fixed(n),
-            MaxInFlight::Off => InFlightLimit::Off,
-        };
         let mut builder = breaker::CircuitBreaker::builder(self.name.clone())
             .trip_policy(policy)
             .reset_timeout(self.reset_timeout)
@@ -238,7 +211,7 @@ impl BreakerConfig {
             .half_open_max_calls(self.half_open_max_calls)
             .success_threshold(self.success_threshold)
             .call_timeout(self.call_timeout)
-            .max_in_flight(in_flight)
+            .max_in_flight(self.max_in_flight)
             .enabled(self.enabled);
         if let Some(slow) = self.slow_call {
             builder = builder.slow_call_threshold(slow);
@@ -502,7 +475,7 @@ impl Default for BreakerConfig {
             half_open_max_calls: 1,
             success_threshold: 1,
             slow_call: None,
-            max_in_flight: MaxInFlight::Auto,
+            max_in_flight: breaker::InFlightLimit::Adaptive(breaker::Adaptive::default()),
         }
     }
 }

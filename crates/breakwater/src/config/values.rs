@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::{ApiMode, Environment, LogFormat, MaxInFlight};
+use breaker::{Adaptive, InFlightLimit};
+
+use super::{ApiMode, Environment, LogFormat};
 
 /// The longest accepted duration: one year. Bounds what later `Instant + Duration` can see.
 const MAX_SECONDS: f64 = 31_536_000.0;
@@ -113,15 +115,15 @@ pub(super) fn rate(s: &str) -> Result<f64, String> {
 }
 
 /// `auto`, `0` (no bound) or a whole number of calls.
-pub(super) fn max_in_flight(s: &str) -> Result<MaxInFlight, String> {
+pub(super) fn max_in_flight(s: &str) -> Result<InFlightLimit, String> {
     let reason = || "expected auto, 0 (no bound) or a whole number of calls".to_owned();
     if s.eq_ignore_ascii_case("auto") {
-        return Ok(MaxInFlight::Auto);
+        return Ok(InFlightLimit::Adaptive(Adaptive::default()));
     }
     match whole_number(s, 0, 1_000_000, true).map_err(|_| reason())? {
-        0 => Ok(MaxInFlight::Off),
+        0 => Ok(InFlightLimit::Off),
         n => u32::try_from(n)
-            .map(MaxInFlight::Fixed)
+            .map(InFlightLimit::Fixed)
             .map_err(|_| reason()),
     }
 }
