@@ -230,7 +230,8 @@ fn steady_load_with_isolated_failures_trips_no_more_than_pybreaker() {
     // the first four loads false-tripped an earlier rule 48, 54, 49 and 2 times in an
     // hour; in the last four, failures come back at once (a proxy's 503) while successes
     // take seconds, so a failure's run only meets a success admitted after it one latency
-    // later (41 and 57 trips an hour without the in-flight check).
+    // later (41 and 57 trips an hour without the in-flight check: this test's
+    // `fast_isolated_failures_under_load_are_reported` at commit 65a690e).
     let loads = [
         (20.0, 2_000, 0.05, 1.0),
         (100.0, 500, 0.05, 1.0),
