@@ -26,7 +26,6 @@ use crate::config::Config;
 use crate::http::{AppState, router};
 use crate::listen::{self, ConnectionLimits};
 use crate::metrics::Metrics;
-use crate::notes::NotesStore;
 
 /// Builds everything a request needs: the notes store, the assistant and the metrics.
 ///
@@ -34,9 +33,10 @@ use crate::notes::NotesStore;
 ///
 /// When the notes database cannot be opened or the assistant cannot be built from `config`.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
-    let path = config.notes.db.clone();
-    // Opening may create the file and migrate the schema: blocking work.
-    let notes = NotesStore::open_async(path).await?;
+    let notes = config
+        .open_notes()
+        .await
+        .with_context(|| format!("opening the notes store at {}", config.notes_location()))?;
     // The recorder first: metric handles taken before it exists would count into nothing.
     let metrics = Metrics::install();
     let assistant = Assistant::new(config, notes.clone()).context("building the assistant")?;

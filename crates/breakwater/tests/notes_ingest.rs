@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use breakwater::notes::{IngestReport, NotesError, NotesStore, ingest};
+use breakwater::notes::{IngestReport, NotesError, NotesStore};
 use breakwater::user::UserId;
 use tempfile::TempDir;
 
@@ -55,6 +55,20 @@ impl Fixture {
         titles.sort();
         titles
     }
+}
+
+/// [`breakwater::notes::ingest`] run to completion: these tests are about files, not async.
+fn ingest(
+    store: &NotesStore,
+    user: &UserId,
+    paths: &[PathBuf],
+    show_progress: bool,
+) -> Result<IngestReport, NotesError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(breakwater::notes::ingest(store, user, paths, show_progress))
 }
 
 fn canonical(path: &Path) -> PathBuf {

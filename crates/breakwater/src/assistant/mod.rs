@@ -29,7 +29,7 @@ use crate::cache::{AnswerCache, CacheKey, CachedAnswer, RedisCache};
 use crate::config::Config;
 use crate::llm::{LlmClient, LlmError, Prompt};
 use crate::metrics::{self, BreakerMetrics};
-use crate::notes::{Excerpt, MAX_SEARCH_RESULTS, NotesStore, SearchResult};
+use crate::notes::{Excerpt, MAX_SEARCH_RESULTS, NotesError, SearchResult, SharedNotes};
 use crate::user::UserId;
 
 /// Longest question accepted, in characters.
@@ -48,11 +48,14 @@ pub struct Assistant {
 
 #[derive(Debug)]
 struct Inner {
-    notes: NotesStore,
+    notes: SharedNotes,
     llm: Option<LlmClient>,
     breaker: CircuitBreaker,
     registry: Registry,
     cache: AnswerCache,
+    /// The notes generation last read for each user: what a cached answer must match to be
+    /// served while the notes store is down.
+    seen: moka::future::Cache<UserId, u64>,
     model: String,
     top_k: usize,
 }
@@ -61,7 +64,7 @@ impl Assistant {
     /// Builds the pipeline from the configuration: the breaker (registered under
     /// `CIRCUIT_BREAKER_NAME`), the LLM client (none without a token: excerpts-only mode)
     /// and the answer cache.
-    pub fn new(config: &Config, notes: NotesStore) -> Result<Self, AssistantBuildError> {
+    pub fn new(config: &Config, notes: SharedNotes) -> Result<Self, AssistantBuildError> {
         let settings = &config.breaker;
         let breaker = settings
             .builder()
@@ -75,6 +78,9 @@ impl Assistant {
             cache = cache.with_redis(redis);
         }
         registry.insert(breaker.clone());
+        if let Some(store) = notes.breaker() {
+            registry.insert(store.clone());
+        }
         let llm = match &config.llm.api_token {
             Some(token) => Some(LlmClient::new(
                 &config.llm,
@@ -90,6 +96,7 @@ impl Assistant {
                 breaker,
                 registry,
                 cache,
+                seen: moka::future::Cache::new(config.cache.capacity),
                 model: config.llm.model.clone(),
                 top_k: config.notes.top_k,
             }),
@@ -123,7 +130,14 @@ impl Assistant {
         let (query, k) = validate(&question, self.inner.top_k)?;
         let user = &question.user;
         // A fresh hit needs only the notes generation, not a search.
-        let generation = self.generation(user).await?;
+        let generation = match self.inner.notes.generation(user).await {
+            Ok(generation) => generation,
+            Err(err @ NotesError::Unavailable { .. }) => {
+                return self.without_notes(user, query, k, err, started).await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.inner.seen.insert(user.clone(), generation).await;
         let key = CacheKey::new(user, query, &self.inner.model, generation);
         if let Some(hit) = self.inner.cache.fresh(&key).await {
             return Ok(self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started));
@@ -199,12 +213,7 @@ impl Assistant {
         // Only while every note it rests on is still there, unchanged: a deleted or edited
         // note's text must not come back from memory (this replica's, or Redis's). A failed
         // check serves nothing rather than something that may be gone.
-        let (user, rests_on) = (user.clone(), stale.rests_on.clone());
-        let current = self
-            .inner
-            .notes
-            .blocking(move |store| store.still_current(&user, &rests_on))
-            .await;
+        let current = self.inner.notes.still_current(user, &stale.rests_on).await;
         if !matches!(current, Ok(true)) {
             tracing::debug!("the stale answer rests on a note deleted or edited since");
             return None;
@@ -218,13 +227,33 @@ impl Assistant {
         ))
     }
 
-    async fn generation(&self, user: &UserId) -> Result<u64, AssistantError> {
-        let user = user.clone();
-        Ok(self
-            .inner
-            .notes
-            .blocking(move |store| store.generation(&user))
-            .await?)
+    /// The notes store is down: the answer cached for the notes generation last seen for
+    /// this user is still the answer a fresh hit would give (`cache`). An answer from an
+    /// older generation is not served: whether the notes it rests on still exist cannot be
+    /// checked now. Nothing cached: the store's `503`.
+    async fn without_notes(
+        &self,
+        user: &UserId,
+        query: &str,
+        k: usize,
+        err: NotesError,
+        started: Instant,
+    ) -> Result<Answer, AssistantError> {
+        tracing::warn!(reason = %err, "notes store unavailable; answering from the cache");
+        if let Some(seen) = self.inner.seen.get(user).await {
+            let key = CacheKey::new(user, query, &self.inner.model, seen);
+            if let Some(hit) = self.inner.cache.fresh(&key).await {
+                return Ok(self.respond(
+                    AnswerSource::Cache,
+                    &hit.answer,
+                    &hit.sources,
+                    k,
+                    started,
+                ));
+            }
+        }
+        metrics::record_answer("notes_unavailable");
+        Err(err.into())
     }
 
     async fn retrieve(
@@ -233,9 +262,7 @@ impl Assistant {
         query: &str,
         k: usize,
     ) -> Result<SearchResult, AssistantError> {
-        let (user, query) = (user.clone(), query.to_owned());
-        let search = move |store: &NotesStore| store.search(&user, &query, k);
-        Ok(self.inner.notes.blocking(search).await?)
+        Ok(self.inner.notes.search(user, query, k).await?)
     }
 
     /// Asks the LLM through the breaker.

@@ -10,13 +10,12 @@ use super::{EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::assistant::{Answer, Assistant, AssistantError, Question};
 use crate::cli::AskArgs;
 use crate::config::Config;
-use crate::notes::NotesStore;
 
 /// Asks the question and prints the answer, its sources and where it came from (or the
 /// HTTP API's JSON with `--json`).
 #[expect(clippy::print_stdout, reason = "the answer is the command's output")]
 pub(super) async fn run(config: &Config, args: &AskArgs) -> anyhow::Result<ExitCode> {
-    let notes = NotesStore::open_async(config.notes.db.clone()).await?;
+    let notes = config.open_notes().await?;
     let assistant = Assistant::new(config, notes).context("building the assistant")?;
     let question = Question {
         user: args.user.clone(),

@@ -7,19 +7,17 @@ use anyhow::Context as _;
 
 use crate::cli::IngestArgs;
 use crate::config::Config;
-use crate::notes::{IngestReport, NotesStore, ingest};
+use crate::notes::{IngestReport, ingest};
 use crate::user::UserId;
 
 /// Ingests the files and prints what happened to each kind of file.
 #[expect(clippy::print_stdout, reason = "the report is the command's output")]
-pub(super) fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let store = NotesStore::open(&config.notes.db)?;
-    let report =
-        ingest(&store, &args.user, &args.paths, !args.no_progress).context("ingest stopped")?;
-    print!(
-        "{}",
-        render(&report, &args.user, &config.notes.db.display().to_string())
-    );
+pub(super) async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let store = config.open_notes().await?;
+    let report = ingest(&*store, &args.user, &args.paths, !args.no_progress)
+        .await
+        .context("ingest stopped")?;
+    print!("{}", render(&report, &args.user, &config.notes_location()));
     Ok(ExitCode::SUCCESS)
 }
 

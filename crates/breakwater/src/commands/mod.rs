@@ -24,7 +24,7 @@ pub const EXIT_UNAVAILABLE: u8 = 3;
 /// stderr.
 pub fn run(command: Command, config: Config) -> ExitCode {
     let result = match command {
-        Command::Ingest(args) => ingest::run(&config, &args),
+        Command::Ingest(args) => block_on(false, ingest::run(&config, &args)),
         Command::Serve(_) => block_on(true, crate::server::run(config)).map(|()| ExitCode::SUCCESS),
         Command::Ask(args) => block_on(false, ask::run(&config, &args)),
         Command::Status(args) => block_on(false, status::run(&config, &args)),

@@ -24,7 +24,9 @@
 //! | variable | default | meaning |
 //! | --- | --- | --- |
 //! | `BREAKWATER_ADDR` | `127.0.0.1:8000` | listen address (IP and port) |
-//! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes |
+//! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes (when `DATABASE_URL` is unset) |
+//! | `DATABASE_URL` | unset | `postgres://…`: notes in PostgreSQL, behind the breaker `postgres` |
+//! | `BREAKWATER_DB_TIMEOUT_SECONDS` | `2` | deadline of one PostgreSQL call |
 //! | `BREAKWATER_API_TOKEN` | unset | when set, `/api/*` needs `Authorization: Bearer <token>` |
 //! | `BREAKWATER_HEADER_TIMEOUT_SECONDS` | `10` | request headers must arrive within this; an idle keep-alive connection closes after it |
 //! | `BREAKWATER_BODY_TIMEOUT_SECONDS` | `30` | a request body must arrive within this (`408`) |
@@ -95,6 +97,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// `REDIS_URL`: shared answer cache and breaker state; `None` keeps both in-process.
     pub redis_url: Option<String>,
+    /// `DATABASE_URL`: notes in PostgreSQL (`postgres://…`); `None` = SQLite at `BREAKWATER_DB`.
+    pub database_url: Option<String>,
     /// Logging.
     pub log: LogConfig,
     /// Things that are allowed but probably a mistake (an unknown `BREAKWATER_*` variable, an
@@ -132,6 +136,8 @@ pub struct NotesConfig {
     pub db: PathBuf,
     /// `BREAKWATER_TOP_K`: how many excerpts are retrieved per question (1 to 20).
     pub top_k: usize,
+    /// `BREAKWATER_DB_TIMEOUT_SECONDS`: a PostgreSQL call's deadline (connection included).
+    pub db_timeout: Duration,
 }
 
 /// The LLM upstream.
@@ -283,6 +289,29 @@ impl Config {
         self.llm.api_token.is_none()
     }
 
+    /// Where the notes live, for logs and messages: the redacted `DATABASE_URL`, else the
+    /// SQLite file.
+    pub fn notes_location(&self) -> String {
+        match &self.database_url {
+            Some(url) => redact::url(url),
+            None => self.notes.db.display().to_string(),
+        }
+    }
+
+    /// Opens the notes store this configuration names (see [`crate::notes::open`]).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be opened or migrated.
+    pub async fn open_notes(&self) -> Result<crate::notes::SharedNotes, crate::notes::NotesError> {
+        crate::notes::open(
+            &self.notes.db,
+            self.database_url.as_deref(),
+            self.notes.db_timeout,
+        )
+        .await
+    }
+
     /// A one-line description for the start-up log; holds no secrets.
     pub fn summary(&self) -> String {
         let env = self.environment.map_or("unset", Environment::as_str);
@@ -315,7 +344,7 @@ impl Config {
              max_body={}B timeouts(header={}s, body={}s, request={}s) max_connections={} \
              log={}:{}",
             self.server.addr,
-            self.notes.db.display(),
+            self.notes_location(),
             on_off(self.server.api_token.is_some()),
             on_off(self.server.admin_token.is_some()),
             match self.server.jwt.as_ref().map(|j| &j.key) {
@@ -443,6 +472,7 @@ impl Default for NotesConfig {
         Self {
             db: PathBuf::from("breakwater.db"),
             top_k: 5,
+            db_timeout: Duration::from_secs(2),
         }
     }
 }

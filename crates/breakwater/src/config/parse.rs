@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::redact::{self, SECRET};
 use super::values::{
-    api_mode, base_url, boolean, breaker_name, environment, file_path, http_url, log_filter,
-    log_format, max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token,
+    api_mode, base_url, boolean, breaker_name, database_url, environment, file_path, http_url,
+    log_filter, log_format, max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token,
     whole_number, whole_usize, whole_usize_to,
 };
 use super::{
@@ -54,6 +54,8 @@ pub(super) const VARIABLES: &[&str] = &[
     "BREAKWATER_CACHE_CAPACITY",
     "BREAKWATER_CACHE_TTL_SECONDS",
     "REDIS_URL",
+    "DATABASE_URL",
+    "BREAKWATER_DB_TIMEOUT_SECONDS",
     "BREAKWATER_LOG_FORMAT",
     "RUST_LOG",
 ];
@@ -132,6 +134,7 @@ impl Config {
             top_k: r.value("BREAKWATER_TOP_K", d.notes.top_k, |s| {
                 whole_usize_to(s, 1, 20)
             }),
+            db_timeout: r.value("BREAKWATER_DB_TIMEOUT_SECONDS", d.notes.db_timeout, seconds),
         };
         let llm = r.llm(d.llm);
         let breaker = r.breaker(d.breaker);
@@ -142,6 +145,7 @@ impl Config {
             ttl: r.value("BREAKWATER_CACHE_TTL_SECONDS", d.cache.ttl, seconds),
         };
         let redis_url = r.optional("REDIS_URL", redis_url);
+        let database_url = r.optional("DATABASE_URL", database_url);
         let log = LogConfig {
             format: r.value("BREAKWATER_LOG_FORMAT", d.log.format, log_format),
             filter: r.optional("RUST_LOG", log_filter).unwrap_or(d.log.filter),
@@ -162,6 +166,7 @@ impl Config {
             breaker,
             cache,
             redis_url,
+            database_url,
             log,
             warnings,
         })

@@ -43,6 +43,7 @@ impl fmt::Debug for Config {
             breaker,
             cache,
             redis_url,
+            database_url,
             log,
             warnings,
         } = self;
@@ -54,6 +55,7 @@ impl fmt::Debug for Config {
             .field("breaker", breaker)
             .field("cache", cache)
             .field("redis_url", &redis_url.as_deref().map(url))
+            .field("database_url", &database_url.as_deref().map(url))
             .field("log", log)
             .field("warnings", warnings)
             .finish()

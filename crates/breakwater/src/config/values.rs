@@ -189,6 +189,17 @@ pub(super) fn redis_url(s: &str) -> Result<String, String> {
     }
 }
 
+pub(super) fn database_url(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+        return Err("expected a PostgreSQL URL starting with postgres:// or postgresql://".into());
+    }
+    match s.parse::<tokio_postgres::Config>() {
+        Ok(_) => Ok(s.to_owned()),
+        Err(e) => Err(format!("not a PostgreSQL connection URL ({e})")),
+    }
+}
+
 pub(super) fn log_filter(s: &str) -> Result<String, String> {
     match tracing_subscriber::EnvFilter::try_new(s) {
         Ok(_) => Ok(s.to_owned()),

@@ -59,6 +59,15 @@ pub enum ApiError {
         /// The breaker's status at the time, so the caller sees why.
         circuit: Box<breaker::Status>,
     },
+    /// `503 notes_unavailable`: the notes store (PostgreSQL) is down or slow and no cached
+    /// answer could stand in; nothing was written.
+    #[error("{detail}")]
+    NotesUnavailable {
+        /// Whole seconds until the store's breaker lets a trial through (`Retry-After`).
+        retry_after_seconds: u64,
+        /// What happened.
+        detail: String,
+    },
     /// `503 request_timeout` (`Retry-After: 1`): the request ran past
     /// `BREAKWATER_REQUEST_TIMEOUT_SECONDS`.
     #[error("the request ran past its deadline (BREAKWATER_REQUEST_TIMEOUT_SECONDS)")]
@@ -102,7 +111,9 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::NotesUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +133,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::NotesUnavailable { .. } => "notes_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -141,6 +153,10 @@ impl ApiError {
                 body["retry_after_seconds"] = json!(retry_after_seconds);
                 body["circuit"] = serde_json::to_value(circuit).unwrap_or(Value::Null);
             }
+            ApiError::NotesUnavailable {
+                retry_after_seconds,
+                ..
+            } => body["retry_after_seconds"] = json!(retry_after_seconds),
             ApiError::Internal(_) => {
                 // The cause may hold paths or SQL: it goes to the log, not to the client.
                 body["detail"] = json!("internal error; the cause is in the server log");
@@ -165,6 +181,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable {
                 retry_after_seconds,
                 ..
+            }
+            | ApiError::NotesUnavailable {
+                retry_after_seconds,
+                ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
@@ -182,6 +202,13 @@ impl From<NotesError> for ApiError {
         match err {
             NotesError::NotFound => ApiError::NotFound("the note was not found".to_owned()),
             NotesError::Invalid { field, reason } => ApiError::invalid(field, reason),
+            err @ NotesError::Unavailable {
+                retry_after_seconds,
+                ..
+            } => ApiError::NotesUnavailable {
+                retry_after_seconds,
+                detail: err.to_string(),
+            },
             other => ApiError::internal(other),
         }
     }

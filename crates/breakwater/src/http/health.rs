@@ -23,6 +23,8 @@ pub struct CircuitHealth {
     pub healthy: bool,
     /// True when there is no LLM token: answers are excerpts only.
     pub excerpts_only: bool,
+    /// Where the notes live: `sqlite` or `postgres` (behind the breaker `postgres`).
+    pub notes: &'static str,
     /// Every breaker's status, by name.
     pub breakers: Vec<Status>,
 }
@@ -38,6 +40,7 @@ impl CircuitHealth {
             enabled: state.assistant.breaker_enabled(),
             healthy,
             excerpts_only: state.assistant.excerpts_only(),
+            notes: state.notes.backend(),
             breakers,
         }
     }

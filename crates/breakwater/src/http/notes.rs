@@ -71,10 +71,7 @@ pub(super) async fn create(
     let user = acting_user(&identity, request.user_id.as_deref())?;
     let note = state
         .notes
-        .blocking({
-            let user = user.clone();
-            move |store| store.create(&user, &request.title, &request.body)
-        })
+        .create(&user, &request.title, &request.body)
         .await?;
     let location = location(&note.id, &user);
     let mut response = (StatusCode::CREATED, Json(note)).into_response();
@@ -109,13 +106,7 @@ pub(super) async fn list(
         ));
     }
     let offset = params.offset.unwrap_or(0);
-    let notes = state
-        .notes
-        .blocking({
-            let user = user.clone();
-            move |store| store.list(&user, limit, offset)
-        })
-        .await?;
+    let notes = state.notes.list(&user, limit, offset).await?;
     Ok(Json(NotesPage {
         notes,
         user_id: user,
@@ -132,10 +123,7 @@ pub(super) async fn get(
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<Json<Note>, ApiError> {
     let user = acting_user(&identity, params.user_id.as_deref())?;
-    let note = state
-        .notes
-        .blocking(move |store| store.get(&user, &id))
-        .await?;
+    let note = state.notes.get(&user, &id).await?;
     Ok(Json(note))
 }
 
@@ -158,14 +146,12 @@ pub(super) async fn update(
     };
     let note = state
         .notes
-        .blocking(move |store| {
-            store.update(
-                &user,
-                &id,
-                request.title.as_deref(),
-                request.body.as_deref(),
-            )
-        })
+        .update(
+            &user,
+            &id,
+            request.title.as_deref(),
+            request.body.as_deref(),
+        )
         .await?;
     Ok(Json(note))
 }
@@ -187,10 +173,7 @@ pub(super) async fn delete_all(
     }
     let user = acting_user(&identity, params.user_id.as_deref())?;
     let name = user.as_str().to_owned();
-    let deleted = state
-        .notes
-        .blocking(move |store| store.delete_all(&user))
-        .await?;
+    let deleted = state.notes.delete_all(&user).await?;
     Ok(Json(
         serde_json::json!({"user_id": name, "deleted": deleted}),
     ))
@@ -204,9 +187,6 @@ pub(super) async fn delete(
     ApiQuery(params): ApiQuery<UserParam>,
 ) -> Result<StatusCode, ApiError> {
     let user = acting_user(&identity, params.user_id.as_deref())?;
-    state
-        .notes
-        .blocking(move |store| store.delete(&user, &id))
-        .await?;
+    state.notes.delete(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use super::auth::{BearerToken, JwtVerifier};
 use super::extract::BodyLimit;
 use crate::assistant::Assistant;
 use crate::metrics::Metrics;
-use crate::notes::NotesStore;
+use crate::notes::SharedNotes;
 
 /// The application state: cheap to clone, every field a shared handle.
 #[derive(Clone)]
@@ -16,7 +16,7 @@ pub struct AppState {
     /// The question-answering pipeline (breakers, cache, LLM client).
     pub assistant: Assistant,
     /// The notes of every user.
-    pub notes: NotesStore,
+    pub notes: SharedNotes,
     /// The Prometheus recorder behind `GET /metrics`.
     pub metrics: Metrics,
     /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs it as a bearer token.
@@ -37,7 +37,7 @@ impl AppState {
     /// A state serving `assistant` and `notes`; `api_token` turns on bearer auth for `/api/*`.
     pub fn new(
         assistant: Assistant,
-        notes: NotesStore,
+        notes: SharedNotes,
         metrics: Metrics,
         api_token: Option<&str>,
         max_body_bytes: usize,

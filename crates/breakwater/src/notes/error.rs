@@ -41,6 +41,22 @@ pub enum NotesError {
     /// A query or write failed inside SQLite.
     #[error("the notes database failed: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL refused a statement or the connection failed.
+    #[error("PostgreSQL failed: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had in time (the pool's wait, connect or recycle
+    /// deadline passed, or the pool is closed).
+    #[error("no PostgreSQL connection: {0}")]
+    Pool(String),
+    /// The notes store is down or slow, and its breaker (`postgres`) refuses calls for now;
+    /// nothing was read or written.
+    #[error("the notes store is unavailable ({reason}); retry in {retry_after_seconds} s")]
+    Unavailable {
+        /// Whole seconds until the store's breaker lets a trial through (at least 1).
+        retry_after_seconds: u64,
+        /// Why: the circuit is open, or the call ran past the store's deadline.
+        reason: String,
+    },
     /// A path given to ingest does not exist or cannot be read.
     #[error("could not read {}: {source}", path.display())]
     Io {

@@ -94,13 +94,15 @@ fn has_text_extension(path: &Path) -> bool {
         .is_some_and(|ext| EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
 }
 
-/// A file ready to be stored.
-#[derive(Debug)]
-pub(crate) struct NoteFile {
+/// A file ready to be stored as a note.
+#[derive(Clone, Debug)]
+pub struct NoteFile {
     /// The canonical path, as the note's `source`.
-    pub(crate) source: String,
-    pub(crate) title: String,
-    pub(crate) body: String,
+    pub source: String,
+    /// The title (the first `# ` heading, else the file name).
+    pub title: String,
+    /// The whole file.
+    pub body: String,
 }
 
 /// Reads `path` into a note, or says why it cannot be one.

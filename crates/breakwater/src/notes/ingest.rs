@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::backend::{BatchReport, Notes};
 use super::files::{self, NoteFile};
 use super::note::{content_hash, validate_body, validate_title};
 use super::{NotesError, NotesStore};
@@ -34,10 +35,20 @@ pub struct IngestReport {
 }
 
 /// What happened to one file.
-enum Outcome {
+pub(crate) enum Outcome {
     Added,
     Updated,
     Unchanged,
+}
+
+impl BatchReport {
+    pub(crate) fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Added => self.added += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+        }
+    }
 }
 
 /// Ingests the `.md`, `.markdown` and `.txt` files at `paths` (files or folders, walked
@@ -51,15 +62,16 @@ enum Outcome {
 /// use breakwater::notes::{NotesStore, ingest};
 /// use breakwater::user::UserId;
 ///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("bread.md"), "# Bread\nFlour, water, salt.")?;
 /// let store = NotesStore::open(&dir.path().join("notes.db"))?;
 ///
-/// let report = ingest(&store, &UserId::default(), &[dir.path().to_owned()], false)?;
+/// let report = ingest(&store, &UserId::default(), &[dir.path().to_owned()], false).await?;
 /// assert_eq!(report.added, 1);
-/// let again = ingest(&store, &UserId::default(), &[dir.path().to_owned()], false)?;
+/// let again = ingest(&store, &UserId::default(), &[dir.path().to_owned()], false).await?;
 /// assert_eq!(again.unchanged, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok(()) }
 /// ```
 ///
 /// # Errors
@@ -68,8 +80,8 @@ enum Outcome {
 /// of them before anything is written); [`NotesError::Db`] when a write fails (batches
 /// already committed stay). A file that cannot be read, is not UTF-8, is empty or too large
 /// is not an error: it is listed in [`IngestReport::skipped`].
-pub fn ingest(
-    store: &NotesStore,
+pub async fn ingest(
+    store: &dyn Notes,
     user: &UserId,
     paths: &[PathBuf],
     show_progress: bool,
@@ -82,7 +94,7 @@ pub fn ingest(
     let progress = progress_bar(found.files.len(), show_progress);
 
     for batch in found.files.chunks(BATCH_FILES) {
-        // Files are read before taking the writer lock so disk I/O never blocks API writes.
+        // Files are read before the batch is written, so disk I/O never holds a write open.
         let mut notes = Vec::with_capacity(batch.len());
         for path in batch {
             progress.set_message(path.display().to_string());
@@ -94,17 +106,12 @@ pub fn ingest(
                 }
             }
         }
-        let mut conn = store.conns().writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for note in &notes {
-            match upsert(&tx, user, note)? {
-                Outcome::Added => report.added += 1,
-                Outcome::Updated => report.updated += 1,
-                Outcome::Unchanged => report.unchanged += 1,
-            }
-            progress.inc(1);
-        }
-        tx.commit()?;
+        let written = notes.len() as u64;
+        let counts = store.upsert_files(user, notes).await?;
+        report.added += counts.added;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        progress.inc(written);
     }
     progress.finish_and_clear();
     tracing::info!(
@@ -116,6 +123,24 @@ pub fn ingest(
         "ingested notes"
     );
     Ok(report)
+}
+
+impl NotesStore {
+    /// [`Notes::upsert_files`] for SQLite: one immediate transaction on the writer.
+    pub(crate) fn upsert_files(
+        &self,
+        user: &UserId,
+        notes: &[NoteFile],
+    ) -> Result<BatchReport, NotesError> {
+        let mut report = BatchReport::default();
+        let mut conn = self.conns().writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for note in notes {
+            report.count(upsert(&tx, user, note)?);
+        }
+        tx.commit()?;
+        Ok(report)
+    }
 }
 
 /// Applies the store's bounds, so a file that breaks them is skipped with the reason.

@@ -25,18 +25,55 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod backend;
 mod error;
 mod files;
+mod guard;
 mod ingest;
 mod note;
 mod pool;
+mod postgres;
 mod query;
 mod schema;
 mod search;
 mod store;
 
+pub use backend::{BatchReport, Notes, SharedNotes};
 pub use error::NotesError;
+pub use files::NoteFile;
+pub use guard::Guarded;
 pub use ingest::{IngestReport, ingest};
 pub use note::{MAX_BODY_BYTES, MAX_TITLE_CHARS, Note};
+pub use postgres::PgNotes;
 pub use search::{Excerpt, MAX_SEARCH_RESULTS, NoteVersion, SearchResult};
 pub use store::NotesStore;
+
+/// The name of the breaker in front of a PostgreSQL notes store.
+pub const POSTGRES_BREAKER: &str = "postgres";
+
+/// Opens the notes store the configuration names: PostgreSQL at `database_url` (behind its
+/// breaker `postgres`, each call within `deadline`) when set, else the SQLite file `db`.
+///
+/// # Errors
+///
+/// When the store cannot be opened or its schema cannot be brought up to date.
+pub async fn open(
+    db: &std::path::Path,
+    database_url: Option<&str>,
+    deadline: std::time::Duration,
+) -> Result<SharedNotes, NotesError> {
+    let Some(url) = database_url else {
+        return Ok(std::sync::Arc::new(
+            NotesStore::open_async(db.to_owned()).await?,
+        ));
+    };
+    let store = PgNotes::connect(url, deadline).await?;
+    let guarded = Guarded::new(
+        std::sync::Arc::new(store),
+        POSTGRES_BREAKER,
+        deadline,
+        std::sync::Arc::new(crate::metrics::BreakerMetrics),
+    )
+    .map_err(|e| NotesError::Pool(e.to_string()))?;
+    Ok(std::sync::Arc::new(guarded))
+}

@@ -26,6 +26,17 @@ const STOPWORDS: &[&str] = &[
 /// Each word is made only of characters for which `char::is_alphanumeric` holds, so it can
 /// contain no `"` and is always a valid quoted phrase.
 pub(crate) fn match_expression(query: &str) -> Option<String> {
+    let words = search_words(query);
+    if words.is_empty() {
+        return None;
+    }
+    let phrases: Vec<String> = words.iter().map(|t| format!("\"{t}\"")).collect();
+    Some(phrases.join(" OR "))
+}
+
+/// The searchable words of `query`: alphanumeric runs, lower-cased, stopwords and
+/// duplicates dropped, at most [`MAX_QUERY_TOKENS`]. Each is plain data to every backend.
+pub(crate) fn search_words(query: &str) -> Vec<String> {
     let mut tokens: Vec<String> = Vec::new();
     for word in query.split(|c: char| !c.is_alphanumeric()) {
         if word.is_empty() || word.chars().count() > MAX_TOKEN_CHARS {
@@ -40,11 +51,7 @@ pub(crate) fn match_expression(query: &str) -> Option<String> {
             break;
         }
     }
-    if tokens.is_empty() {
-        return None;
-    }
-    let phrases: Vec<String> = tokens.iter().map(|t| format!("\"{t}\"")).collect();
-    Some(phrases.join(" OR "))
+    tokens
 }
 
 #[cfg(test)]
