@@ -190,6 +190,18 @@ impl CircuitBreaker {
     pub fn reset(&self) {
         self.machine.force(State::Closed, Transition::Reset);
     }
+
+    /// Cluster: opens the circuit for exactly `open_for`, as another replica decided
+    /// (reason [`Transition::Shared`]). Each such open counts as a trip for the backoff.
+    pub fn open_shared(&self, open_for: Duration) {
+        self.machine.open_shared(open_for);
+    }
+
+    /// Cluster: closes the circuit, as a trial on another replica succeeded (reason
+    /// [`Transition::Shared`]).
+    pub fn close_shared(&self) {
+        self.machine.force(State::Closed, Transition::Shared);
+    }
 }
 
 /// Leave to make one call. Record its outcome with [`Permit::record`]; dropping it
@@ -264,6 +276,11 @@ pub struct OwnedPermit {
 }
 
 impl OwnedPermit {
+    /// True for a half-open circuit's trial call (cluster mode takes a lease for it).
+    pub fn is_trial(&self) -> bool {
+        self.ticket.is_some_and(|ticket| ticket.is_trial())
+    }
+
     /// Like [`Permit::run`], for a future that must be `'static` (a spawned task's).
     pub async fn run<F, T, E, C>(self, future: F, classify: C) -> Result<T, CallError<E>>
     where

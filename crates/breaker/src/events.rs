@@ -51,6 +51,8 @@ pub enum Transition {
     Disabled,
     /// An operator reset the breaker to closed.
     Reset,
+    /// The state was decided by another replica and shared (cluster mode).
+    Shared,
 }
 
 impl Transition {
@@ -65,6 +67,7 @@ impl Transition {
             Self::ForcedOpen => "forced_open",
             Self::Disabled => "disabled",
             Self::Reset => "reset",
+            Self::Shared => "shared",
         }
     }
 }

@@ -210,6 +210,10 @@ impl Ticket {
     fn place(self) -> Option<u64> {
         (self.id & LIMITED != 0).then_some(self.id >> PLACE_SHIFT)
     }
+    /// A half-open circuit's trial call.
+    pub(crate) fn is_trial(self) -> bool {
+        matches!(self.kind(), TicketKind::Trial)
+    }
     fn kind(self) -> TicketKind {
         match self.id & 3 {
             0 => TicketKind::Closed,
@@ -242,6 +246,15 @@ impl History {
         z ^= z >> 31;
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// How long a transition to open keeps the circuit open.
+#[derive(Clone, Copy, Debug)]
+enum OpenTime {
+    /// As the backoff policy says, lengthened to the upstream's hint (capped), if any.
+    Policy(Option<Duration>),
+    /// Exactly this long (a state shared from another replica).
+    Exactly(Duration),
 }
 
 /// A consistent reading of the machine, for the status snapshot.
@@ -383,7 +396,9 @@ impl Machine {
                     // The open time is over: the first caller here turns the circuit
                     // half-open and carries its first trial.
                     let to_half_open = (State::HalfOpen, Transition::ResetTimeoutElapsed);
-                    if let Some(word) = self.transition(current, to_half_open, 1, None) {
+                    if let Some(word) =
+                        self.transition(current, to_half_open, 1, OpenTime::Policy(None))
+                    {
                         return Ok(self.ticket(TicketKind::Trial, word));
                     }
                     current = Word(self.word.load(Acquire));
@@ -523,7 +538,12 @@ impl Machine {
         };
         match in_a_row.or(rate) {
             Some(reason) => {
-                self.transition(after, (State::Open, reason), 0, retry_hint(outcome));
+                self.transition(
+                    after,
+                    (State::Open, reason),
+                    0,
+                    OpenTime::Policy(retry_hint(outcome)),
+                );
             }
             None if ticket.is_tracked() && !failed => self.trip_if_decided(generation),
             None => {}
@@ -598,7 +618,7 @@ impl Machine {
         }
         let reason = Transition::ConsecutiveFailures(current.a());
         // No upstream hint here: the failures that made the run have come and gone.
-        self.transition(current, (State::Open, reason), 0, None);
+        self.transition(current, (State::Open, reason), 0, OpenTime::Policy(None));
     }
 
     fn complete_trial(&self, generation: u64, outcome: Outcome) {
@@ -612,7 +632,7 @@ impl Machine {
                 Outcome::Failure | Outcome::RetryAfter(_) => {
                     let to = (State::Open, Transition::TrialFailed);
                     if self
-                        .transition(current, to, 0, retry_hint(outcome))
+                        .transition(current, to, 0, OpenTime::Policy(retry_hint(outcome)))
                         .is_some()
                     {
                         return;
@@ -622,7 +642,10 @@ impl Machine {
                 }
                 Outcome::Success if current.b() + 1 >= self.settings.success_threshold => {
                     let to = (State::Closed, Transition::TrialsSucceeded);
-                    if self.transition(current, to, 0, None).is_some() {
+                    if self
+                        .transition(current, to, 0, OpenTime::Policy(None))
+                        .is_some()
+                    {
                         return;
                     }
                     current = Word(self.word.load(Acquire));
@@ -651,7 +674,7 @@ impl Machine {
         expected: Word,
         (to, reason): (State, Transition),
         in_flight: u32,
-        hint: Option<Duration>,
+        open_time: OpenTime,
     ) -> Option<Word> {
         let from = expected.state();
         let new = expected.next(to).with_a(in_flight);
@@ -673,10 +696,14 @@ impl Machine {
                     };
                     let unit = history.next_unit();
                     let s = &self.settings;
-                    let mut open_for = s.backoff.open_time(s.reset_timeout, history.trips, unit);
-                    if let Some(hint) = hint {
-                        open_for = open_for.max(hint.min(s.max_retry_hint));
-                    }
+                    let open_for = match open_time {
+                        OpenTime::Exactly(open_for) => open_for,
+                        OpenTime::Policy(hint) => {
+                            let open_for =
+                                s.backoff.open_time(s.reset_timeout, history.trips, unit);
+                            hint.map_or(open_for, |hint| open_for.max(hint.min(s.max_retry_hint)))
+                        }
+                    };
                     let until = now.saturating_add(open_for.as_nanos() as u64);
                     // Relaxed: published by the release of the word's exchange below.
                     self.open_until.store(until, Relaxed);
@@ -704,11 +731,29 @@ impl Machine {
         Some(new)
     }
 
+    /// Opens the circuit for exactly `open_for`, from whatever state it is in: the state
+    /// another replica decided, applied here.
+    pub(crate) fn open_shared(&self, open_for: Duration) {
+        loop {
+            let current = Word(self.word.load(Acquire));
+            let to = (State::Open, Transition::Shared);
+            if self
+                .transition(current, to, 0, OpenTime::Exactly(open_for))
+                .is_some()
+            {
+                return;
+            }
+        }
+    }
+
     /// An operator's transition: from whatever state the circuit is in.
     pub(crate) fn force(&self, to: State, reason: Transition) {
         loop {
             let current = Word(self.word.load(Acquire));
-            if self.transition(current, (to, reason), 0, None).is_some() {
+            if self
+                .transition(current, (to, reason), 0, OpenTime::Policy(None))
+                .is_some()
+            {
                 return;
             }
         }

@@ -774,3 +774,45 @@ fn a_call_in_flight_admitted_after_the_run_does_not_hold_it_back() {
     assert_eq!(b.state(), State::Open);
     drop(after);
 }
+
+#[test]
+fn a_shared_open_lasts_exactly_as_long_as_it_says_then_trials_as_usual() {
+    let (b, hand) = breaker(|b| {
+        b.backoff(Backoff::Exponential {
+            multiplier: 2.0,
+            max: RESET * 8,
+            jitter: 0.0,
+        })
+    });
+    let told = Duration::from_millis(12_345);
+    b.open_shared(told);
+    let rejected = b.try_acquire().err().expect("open");
+    assert_eq!(
+        rejected.retry_after,
+        Some(told),
+        "not the policy's open time"
+    );
+    assert_eq!(b.status().last_transition, Some("shared"));
+    hand.advance(told);
+    let trial = b.try_acquire_owned().expect("the trial");
+    assert!(trial.is_trial());
+    trial.record(Outcome::Success);
+    assert_eq!(b.state(), State::Closed);
+    assert!(!b.try_acquire_owned().expect("closed").is_trial());
+}
+
+#[test]
+fn a_shared_close_ends_an_open_period_early() {
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(1)));
+    fail_times(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    b.close_shared();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.status().last_transition, Some("shared"));
+    // The close forgot the trips: the next trip opens for the base time again.
+    fail_times(&b, 1);
+    assert_eq!(
+        b.try_acquire().err().and_then(|r| r.retry_after),
+        Some(RESET)
+    );
+}

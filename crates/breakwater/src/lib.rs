@@ -8,6 +8,7 @@
 pub mod assistant;
 pub mod cache;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 #[cfg(feature = "fuzzing")]

@@ -45,6 +45,9 @@ pub enum AssistantBuildError {
     /// The shared cache's Redis client could not be built from `REDIS_URL`.
     #[error(transparent)]
     Redis(#[from] crate::cache::RedisCacheError),
+    /// The shared breaker state could not be set up from `REDIS_URL`.
+    #[error(transparent)]
+    Shared(#[from] crate::cluster::SharedBreakerError),
 }
 
 /// Why the LLM gave no answer this time (the cause the fallback chain reports).

@@ -26,6 +26,7 @@ use error::Unanswered;
 pub use error::{AssistantBuildError, AssistantError};
 
 use crate::cache::{AnswerCache, CacheKey, CachedAnswer, RedisCache};
+use crate::cluster::{SharedBreaker, SharedSettings};
 use crate::config::Config;
 use crate::llm::{LlmClient, LlmError, Prompt};
 use crate::metrics::{self, BreakerMetrics};
@@ -51,6 +52,8 @@ struct Inner {
     notes: SharedNotes,
     llm: Option<LlmClient>,
     breaker: CircuitBreaker,
+    /// Cluster mode: the breaker's state shared through Redis.
+    shared: Option<SharedBreaker>,
     registry: Registry,
     cache: AnswerCache,
     /// The notes generation last read for each user: what a cached answer must match to be
@@ -66,10 +69,32 @@ impl Assistant {
     /// and the answer cache.
     pub fn new(config: &Config, notes: SharedNotes) -> Result<Self, AssistantBuildError> {
         let settings = &config.breaker;
-        let breaker = settings
-            .builder()
-            .listener(Arc::new(BreakerMetrics))
-            .build()?;
+        let mut builder = settings.builder().listener(Arc::new(BreakerMetrics));
+        let shared = match &config.redis_url {
+            Some(url) if settings.shared && settings.enabled => {
+                let (link, listener) = SharedBreaker::new(
+                    url,
+                    &settings.name,
+                    SharedSettings {
+                        fail_threshold: settings.fail_threshold,
+                        reset_timeout: settings.reset_timeout,
+                        call_timeout: settings.call_timeout,
+                        failure_window: settings.window,
+                    },
+                )?;
+                builder = builder.listener(listener);
+                Some(link)
+            }
+            _ => None,
+        };
+        let breaker = builder.build()?;
+        if let Some(link) = &shared {
+            // The link's task needs a runtime; without one (a synchronous embedding) the
+            // breaker simply stays local.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                link.attach(breaker.clone());
+            }
+        }
         let registry = Registry::new();
         let mut cache = AnswerCache::new(config.cache.capacity, config.cache.ttl);
         if let Some(url) = &config.redis_url {
@@ -94,6 +119,7 @@ impl Assistant {
                 notes,
                 llm,
                 breaker,
+                shared,
                 registry,
                 cache,
                 seen: moka::future::Cache::new(config.cache.capacity),
@@ -145,7 +171,7 @@ impl Assistant {
         // The prompt always rests on the configured top-k, so a cached answer does not
         // depend on how many sources a request asks to see; `k` only trims the sources.
         let wanted = self.inner.top_k.max(k);
-        let (why, excerpts) = match self.ask_permission() {
+        let (why, excerpts) = match self.ask_permission().await {
             Err(why) => {
                 // The LLM will not be asked: a stale answer needs no search either.
                 if let Some(answer) = self.stale(&key, user, &why, k, started).await {
@@ -180,17 +206,27 @@ impl Assistant {
     }
 
     /// Leave to call the LLM, or why not (no LLM configured, or the circuit refuses).
-    fn ask_permission(&self) -> Result<OwnedPermit, Unanswered> {
+    /// In cluster mode a trial call must also win the open period's lease.
+    async fn ask_permission(&self) -> Result<OwnedPermit, Unanswered> {
         if self.inner.llm.is_none() {
             return Err(Unanswered::NoLlm);
         }
-        self.inner.breaker.try_acquire_owned().map_err(|rejected| {
+        let refused = |rejected: breaker::Rejected| {
             if rejected.is_shed() {
                 Unanswered::Shed(rejected)
             } else {
                 Unanswered::CircuitOpen(rejected)
             }
-        })
+        };
+        let permit = self.inner.breaker.try_acquire_owned().map_err(refused)?;
+        let Some(shared) = &self.inner.shared else {
+            return Ok(permit);
+        };
+        match shared.admit(permit).await {
+            Some(permit) => Ok(permit),
+            // Another replica runs the trial: this one is held open meanwhile.
+            None => self.inner.breaker.try_acquire_owned().map_err(refused),
+        }
     }
 
     /// The first fallback: the latest answer to this question, from any notes generation.

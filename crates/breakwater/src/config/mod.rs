@@ -27,6 +27,7 @@
 //! | `BREAKWATER_DB` | `breakwater.db` | SQLite file for notes (when `DATABASE_URL` is unset) |
 //! | `DATABASE_URL` | unset | `postgres://…`: notes in PostgreSQL, behind the breaker `postgres` |
 //! | `BREAKWATER_DB_TIMEOUT_SECONDS` | `2` | deadline of one PostgreSQL call |
+//! | `CIRCUIT_BREAKER_SHARED` | `true` | with `REDIS_URL`: the LLM breaker's state is shared by every replica |
 //! | `BREAKWATER_API_TOKEN` | unset | when set, `/api/*` needs `Authorization: Bearer <token>` |
 //! | `BREAKWATER_HEADER_TIMEOUT_SECONDS` | `10` | request headers must arrive within this; an idle keep-alive connection closes after it |
 //! | `BREAKWATER_BODY_TIMEOUT_SECONDS` | `30` | a request body must arrive within this (`408`) |
@@ -186,6 +187,8 @@ pub struct BreakerConfig {
     pub slow_call: Option<Duration>,
     /// `CIRCUIT_BREAKER_MAX_IN_FLIGHT`.
     pub max_in_flight: breaker::InFlightLimit,
+    /// `CIRCUIT_BREAKER_SHARED`: with `REDIS_URL`, the state is shared by every replica.
+    pub shared: bool,
 }
 
 impl BreakerConfig {
@@ -506,6 +509,7 @@ impl Default for BreakerConfig {
             success_threshold: 1,
             slow_call: None,
             max_in_flight: breaker::InFlightLimit::Adaptive(breaker::Adaptive::default()),
+            shared: true,
         }
     }
 }

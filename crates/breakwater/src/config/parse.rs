@@ -51,6 +51,7 @@ pub(super) const VARIABLES: &[&str] = &[
     "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
     "CIRCUIT_BREAKER_SLOW_CALL_SECONDS",
     "CIRCUIT_BREAKER_MAX_IN_FLIGHT",
+    "CIRCUIT_BREAKER_SHARED",
     "BREAKWATER_CACHE_CAPACITY",
     "BREAKWATER_CACHE_TTL_SECONDS",
     "REDIS_URL",
@@ -302,6 +303,7 @@ impl Reader<'_> {
             }
         };
         let enabled = self.value("CIRCUIT_BREAKER_ENABLED", d.enabled, boolean);
+        let shared = self.value("CIRCUIT_BREAKER_SHARED", d.shared, boolean);
         let fail_threshold = self.value(
             "CIRCUIT_BREAKER_FAIL_THRESHOLD",
             d.fail_threshold,
@@ -323,6 +325,7 @@ impl Reader<'_> {
         }
         BreakerConfig {
             enabled,
+            shared,
             fail_threshold,
             call_timeout,
             name,
