@@ -220,24 +220,20 @@ impl SharedBreaker {
         let inner = &self.inner;
         let once = || async {
             let mut connection = inner.connection().await?;
-            let granted: Option<String> = ::redis::cmd("SET")
-                .arg(&inner.keys.trial)
+            let mut invocation = scripts().lease.prepare_invoke();
+            invocation
+                .key(&inner.keys.state)
+                .key(&inner.keys.failures)
+                .key(&inner.keys.trial)
+                .key(&inner.keys.channel)
                 .arg(&inner.replica)
-                .arg("NX")
-                .arg("PX")
-                .arg(millis(ttl))
-                .query_async(&mut connection)
-                .await?;
-            if granted.is_some() {
-                return Ok(Lease::Granted);
-            }
-            let left: i64 = ::redis::cmd("PTTL")
-                .arg(&inner.keys.trial)
-                .query_async(&mut connection)
-                .await?;
-            Ok::<_, RedisError>(Lease::Held(Duration::from_millis(
-                u64::try_from(left).unwrap_or(0).max(1),
-            )))
+                .arg(millis(ttl));
+            // 0: granted; n > 0: held elsewhere, or the period is still running, for n ms.
+            let held: i64 = invocation.invoke_async(&mut connection).await?;
+            Ok::<_, RedisError>(match u64::try_from(held) {
+                Ok(ms) if ms > 0 => Lease::Held(Duration::from_millis(ms)),
+                _ => Lease::Granted,
+            })
         };
         let attempt = async {
             match once().await {
@@ -530,6 +526,7 @@ struct Scripts {
     reset: Script,
     failure: Script,
     read: Script,
+    lease: Script,
 }
 
 fn scripts() -> &'static Scripts {
@@ -540,6 +537,7 @@ fn scripts() -> &'static Scripts {
         reset: Script::new(&format!("{COMMON}\n{RESET}")),
         failure: Script::new(&format!("{COMMON}\n{FAILURE}")),
         read: Script::new(&format!("{COMMON}\n{READ}")),
+        lease: Script::new(&format!("{COMMON}\n{LEASE}")),
     })
 }
 
@@ -605,6 +603,15 @@ if n >= tonumber(ARGV[1]) then return open(tonumber(ARGV[3]), ARGV[4]) end
 local msg = cjson.encode({failures = n, origin = ARGV[4]})
 redis.call('PUBLISH', KEYS[4], msg)
 return msg
+"#;
+
+/// ARGV: origin, lease time (ms). The open period's one trial: granted (0) only once the
+/// shared period has run out, to one replica; otherwise how long to stay open (ms). A new
+/// period (a failed trial's reopen) ends the lease, and its own running time then holds.
+const LEASE: &str = r#"
+if state == 'open' and untl > now then return untl - now end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+return math.max(redis.call('PTTL', KEYS[3]), 1)
 "#;
 
 /// The shared state as it is.

@@ -451,3 +451,82 @@ async fn redis_gone_fails_no_request_and_replicas_rejoin_when_it_is_back() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_or_repeated_message_never_moves_a_newer_state() {
+    let Some(cluster) = Cluster::start(&[]).await else {
+        return;
+    };
+    cluster
+        .add_note(0, "Sourdough", "Feed the starter daily.")
+        .await;
+    cluster.upstream.llm.set_fault(Fault::error(500));
+    cluster.fail_until_all_open().await;
+    let client = redis::Client::open(cluster.redis.url()).expect("client");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let channel = "breakwater:v1:breaker:huggingface";
+    // A close from before the trip (epoch 0), and one as old as the trip (epoch 1, its
+    // repeat): applied, either would close every replica.
+    for stale in [
+        json!({"epoch": 0, "state": "closed", "origin": "elsewhere"}),
+        json!({"epoch": 1, "state": "closed", "origin": "elsewhere"}),
+    ] {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(stale.to_string())
+            .query_async::<i64>(&mut connection)
+            .await
+            .expect("published");
+    }
+    // A newer message, published after them, is applied: once every replica shows it, the
+    // stale ones (ahead of it on the same subscription) were seen and ignored.
+    let marker =
+        json!({"epoch": 1_000, "state": "open", "remaining_ms": 60_000, "origin": "elsewhere"});
+    redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(marker.to_string())
+        .query_async::<i64>(&mut connection)
+        .await
+        .expect("published");
+    cluster
+        .until("the newer message is applied everywhere", || async {
+            let mut all = true;
+            for i in 0..3 {
+                let status = cluster.llm_breaker(i).await;
+                all &= status["retry_after_seconds"]
+                    .as_f64()
+                    .is_some_and(|s| s > 30.0);
+            }
+            all
+        })
+        .await;
+    for i in 0..3 {
+        assert_eq!(cluster.state(i).await, "open", "replica {i}");
+        // Neither stale message moved it: no shared close ever happened.
+        let metrics = cluster
+            .client
+            .get(format!("{}/metrics", cluster.replicas[i].base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let count = |to: &str| -> f64 {
+            metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with("breakwater_circuit_breaker_transitions_total")
+                        && l.contains("breaker=\"huggingface\"")
+                        && l.contains(&format!("to=\"{to}\""))
+                        && l.contains("reason=\"shared\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        assert_eq!(count("closed"), 0.0, "replica {i}: {metrics}");
+    }
+}

@@ -153,3 +153,75 @@ async fn the_store_breaker_opens_on_failures_and_closes_after_a_good_trial() {
     let status = Notes::breaker(&notes).expect("a breaker").status();
     assert_eq!(status.state, breaker::State::Closed);
 }
+
+/// The test Redis (`REDIS_TEST_URL`), or `None` when it does not answer and this is not CI.
+async fn test_redis() -> Option<String> {
+    let url =
+        std::env::var("REDIS_TEST_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let answered = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut connection = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .ok()
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), answered).await {
+        Ok(Some(_)) => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("Redis at {url} does not answer; with CI=true these tests must run")
+        }
+        _ => {
+            eprintln!("skipped: Redis at {url} does not answer");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_deleted_on_another_replica_is_not_served_from_the_cache_while_postgres_is_down() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(redis) = test_redis().await else {
+        return;
+    };
+    let gate = Gate::start().await;
+    let url = gate.url_for(database.url());
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("BREAKWATER_DB_TIMEOUT_SECONDS", "0.5"),
+    ];
+    let (a, b) = (
+        TestServer::start_with(&env).await,
+        TestServer::start_with(&env).await,
+    );
+    // A user of this run only: the Redis is shared with other tests.
+    let user = format!("dora{}", std::process::id());
+    let note = a.create_note(&user, "Safe", "The safe code is 4321.").await;
+    let question = json!({"user_id": user, "query": "What is the safe code?"});
+    let first = json(a.post_json("/api/assistant/query", &question).await).await;
+    assert_eq!(first["metadata"]["source"], "llm", "{first}");
+
+    // Deleted on the other replica: the generation moved, and Redis knows it.
+    let id = note["id"].as_str().expect("id");
+    let deleted = b
+        .client
+        .delete(b.url(&format!("/api/notes/{id}?user_id={user}")))
+        .send()
+        .await
+        .expect("DELETE answered");
+    assert_eq!(deleted.status(), 204);
+
+    gate.stall();
+    let response = a.post_json("/api/assistant/query", &question).await;
+    let body = expect_error(response, 503, "notes_unavailable").await;
+    assert!(
+        !body.to_string().contains("4321"),
+        "the deleted note's answer is not served: {body}"
+    );
+    gate.open();
+    a.stop().await;
+    b.stop().await;
+}

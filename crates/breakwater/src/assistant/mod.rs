@@ -56,9 +56,6 @@ struct Inner {
     shared: Option<SharedBreaker>,
     registry: Registry,
     cache: AnswerCache,
-    /// The notes generation last read for each user: what a cached answer must match to be
-    /// served while the notes store is down.
-    seen: moka::future::Cache<UserId, u64>,
     model: String,
     top_k: usize,
 }
@@ -122,7 +119,6 @@ impl Assistant {
                 shared,
                 registry,
                 cache,
-                seen: moka::future::Cache::new(config.cache.capacity),
                 model: config.llm.model.clone(),
                 top_k: config.notes.top_k,
             }),
@@ -163,7 +159,10 @@ impl Assistant {
             }
             Err(err) => return Err(err.into()),
         };
-        self.inner.seen.insert(user.clone(), generation).await;
+        self.inner
+            .cache
+            .saw_generation(user, generation, false)
+            .await;
         let key = CacheKey::new(user, query, &self.inner.model, generation);
         if let Some(hit) = self.inner.cache.fresh(&key).await {
             return Ok(self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started));
@@ -263,10 +262,23 @@ impl Assistant {
         ))
     }
 
-    /// The notes store is down: the answer cached for the notes generation last seen for
-    /// this user is still the answer a fresh hit would give (`cache`). An answer from an
-    /// older generation is not served: whether the notes it rests on still exist cannot be
-    /// checked now. Nothing cached: the store's `503`.
+    /// Tells the cache that `user`'s notes were just written here, so that every replica
+    /// knows the generation moved (see [`Self::without_notes`]). Best effort: a store that
+    /// cannot be read now is the next question's concern.
+    pub async fn notes_written(&self, user: &UserId) {
+        if let Ok(generation) = self.inner.notes.generation(user).await {
+            self.inner
+                .cache
+                .saw_generation(user, generation, true)
+                .await;
+        }
+    }
+
+    /// The notes store is down: the answer cached for the newest notes generation seen for
+    /// this user (here, or by any replica through Redis) is still the answer a fresh hit
+    /// would give (`cache`). An answer from an older generation is not served: whether the
+    /// notes it rests on still exist cannot be checked now. Nothing cached: the store's
+    /// `503`.
     async fn without_notes(
         &self,
         user: &UserId,
@@ -276,7 +288,7 @@ impl Assistant {
         started: Instant,
     ) -> Result<Answer, AssistantError> {
         tracing::warn!(reason = %err, "notes store unavailable; answering from the cache");
-        if let Some(seen) = self.inner.seen.get(user).await {
+        if let Some(seen) = self.inner.cache.known_generation(user).await {
             let key = CacheKey::new(user, query, &self.inner.model, seen);
             if let Some(hit) = self.inner.cache.fresh(&key).await {
                 return Ok(self.respond(

@@ -113,6 +113,9 @@ pub fn normalise(query: &str) -> String {
 /// ```
 #[derive(Clone)]
 pub struct AnswerCache {
+    /// The notes generation last seen for each user: which fresh answer is still the
+    /// answer while the notes store cannot be asked.
+    generations: Cache<UserId, u64>,
     fresh: Cache<[u8; 32], Arc<CachedAnswer>>,
     latest: Cache<[u8; 32], Arc<CachedAnswer>>,
     fresh_ttl: Duration,
@@ -125,6 +128,7 @@ impl AnswerCache {
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         let latest_ttl = ttl.max(STALE_HORIZON);
         Self {
+            generations: Cache::new(capacity),
             fresh: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(ttl)
@@ -174,6 +178,33 @@ impl AnswerCache {
         let answer = Arc::new(answer);
         self.fresh.insert(key.fresh, Arc::clone(&answer)).await;
         self.latest.insert(key.latest, answer).await;
+    }
+}
+
+impl AnswerCache {
+    /// Notes that `user`'s notes generation is `generation`, as just read from the store.
+    /// `written`: this replica just wrote the notes, so the others are told through Redis
+    /// too (reads are not shared: every replica reads the generation on every question).
+    pub async fn saw_generation(&self, user: &UserId, generation: u64, written: bool) {
+        let entry = self.generations.entry(user.clone());
+        entry
+            .and_upsert_with(|old| async move {
+                old.map_or(generation, |old| old.into_value().max(generation))
+            })
+            .await;
+        if written && let Some(redis) = &self.redis {
+            redis.raise_generation_in_background(user, generation);
+        }
+    }
+
+    /// The newest notes generation of `user` seen here or, through Redis, by any replica.
+    pub async fn known_generation(&self, user: &UserId) -> Option<u64> {
+        let local = self.generations.get(user).await;
+        let shared = match &self.redis {
+            Some(redis) => redis.generation(user).await,
+            None => None,
+        };
+        local.max(shared)
     }
 }
 

@@ -23,8 +23,11 @@ use breaker::{CallError, CircuitBreaker, TripPolicy};
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
+use sha2::{Digest, Sha256};
+
 use super::{CacheKey, CachedAnswer};
 use crate::metrics::BreakerMetrics;
+use crate::user::UserId;
 
 /// The prefix of every key; the version moves when [`CachedAnswer`]'s JSON changes shape,
 /// so replicas of different versions never read each other's entries.
@@ -266,6 +269,62 @@ impl std::fmt::Debug for RedisCache {
             .finish()
     }
 }
+
+impl RedisCache {
+    /// The Redis key of a user's latest known notes generation.
+    fn generation_key(user: &UserId) -> String {
+        let hash: [u8; 32] = Sha256::digest(user.as_str().as_bytes()).into();
+        redis_key("generation", &hash)
+    }
+
+    /// Raises the user's known notes generation to `generation` in a background task
+    /// (never lowers it: writes from several replicas may arrive out of order).
+    pub(super) fn raise_generation_in_background(&self, user: &UserId, generation: u64) {
+        let key = Self::generation_key(user);
+        let this = self.clone();
+        let write = async move {
+            let (key, script) = (&key, &*RAISE);
+            let write = this.with_connection(|mut connection| async move {
+                script
+                    .key(key)
+                    .arg(generation)
+                    .arg(millis(GENERATION_TTL))
+                    .invoke_async::<()>(&mut connection)
+                    .await
+            });
+            if let Err(err) = this.inner.breaker.call(write).await {
+                report("write", &err);
+            }
+        };
+        tokio::spawn(write.in_current_span());
+    }
+
+    /// The user's latest notes generation known to any replica, if Redis answers.
+    pub(super) async fn generation(&self, user: &UserId) -> Option<u64> {
+        let key = Self::generation_key(user);
+        let read = self.with_connection(|mut connection| {
+            let key = key.clone();
+            async move {
+                ::redis::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<u64>>(&mut connection)
+                    .await
+            }
+        });
+        self.inner.breaker.call(read).await.ok().flatten()
+    }
+}
+
+/// How long a user's known generation is kept after their last write.
+const GENERATION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// SET the key to ARGV[1] unless it already holds a larger number.
+static RAISE: std::sync::LazyLock<::redis::Script> = std::sync::LazyLock::new(|| {
+    ::redis::Script::new(
+        "if (tonumber(redis.call('GET', KEYS[1])) or -1) < tonumber(ARGV[1]) then \
+           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end",
+    )
+});
 
 /// Logs a failed Redis call. Once per failure while the circuit is closed (three in a row
 /// open it, and the opening is logged too), so an outage does not log every request.

@@ -56,7 +56,7 @@
 //! | `CIRCUIT_BREAKER_SUCCESS_THRESHOLD` | `1` | trial successes that close (1 to 65535) |
 //! | `CIRCUIT_BREAKER_SLOW_CALL_SECONDS` | unset | a success slower than this counts as a failure |
 //! | `CIRCUIT_BREAKER_MAX_IN_FLIGHT` | `auto` | LLM calls in flight: `auto` (adapts), a number, or `0` (no bound) |
-//! | `REDIS_URL` | unset | `redis://` or `unix://`: shared answer cache (breaker state stays per replica) |
+//! | `REDIS_URL` | unset | `redis://` or `unix://`: shared answer cache and LLM breaker state |
 //! | `BREAKWATER_ENV` | unset | `development` or `production`: also read `.env.$BREAKWATER_ENV` |
 //! | `BREAKWATER_CACHE_CAPACITY` | `10000` | answers kept in the in-process cache (≥ 1) |
 //! | `BREAKWATER_CACHE_TTL_SECONDS` | `3600` | how long a cached answer stays fresh |
@@ -343,7 +343,7 @@ impl Config {
             "env={env} addr={} db={} api_auth={} admin={} jwt={} llm={llm} breaker={}({}, fail_threshold={}, \
              failure_rate={rate}, call_timeout={}s, reset_timeout={}s, \
              max_reset_timeout={}s, half_open_max_calls={}, success_threshold={}, \
-             slow_call={slow}, max_in_flight={}) cache={} answers ttl={}s redis={} top_k={} \
+             slow_call={slow}, max_in_flight={}, shared={}) cache={} answers ttl={}s redis={} top_k={} \
              max_body={}B timeouts(header={}s, body={}s, request={}s) max_connections={} \
              log={}:{}",
             self.server.addr,
@@ -368,6 +368,7 @@ impl Config {
             breaker.half_open_max_calls,
             breaker.success_threshold,
             breaker.max_in_flight,
+            on_off(breaker.shared && self.redis_url.is_some()),
             self.cache.capacity,
             self.cache.ttl.as_secs_f64(),
             self.redis_url.as_deref().map_or("off".into(), redact::url),

@@ -73,6 +73,7 @@ pub(super) async fn create(
         .notes
         .create(&user, &request.title, &request.body)
         .await?;
+    state.assistant.notes_written(&user).await;
     let location = location(&note.id, &user);
     let mut response = (StatusCode::CREATED, Json(note)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -153,6 +154,7 @@ pub(super) async fn update(
             request.body.as_deref(),
         )
         .await?;
+    state.assistant.notes_written(&user).await;
     Ok(Json(note))
 }
 
@@ -174,6 +176,7 @@ pub(super) async fn delete_all(
     let user = acting_user(&identity, params.user_id.as_deref())?;
     let name = user.as_str().to_owned();
     let deleted = state.notes.delete_all(&user).await?;
+    state.assistant.notes_written(&user).await;
     Ok(Json(
         serde_json::json!({"user_id": name, "deleted": deleted}),
     ))
@@ -188,5 +191,6 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let user = acting_user(&identity, params.user_id.as_deref())?;
     state.notes.delete(&user, &id).await?;
+    state.assistant.notes_written(&user).await;
     Ok(StatusCode::NO_CONTENT)
 }
