@@ -191,6 +191,16 @@ impl CircuitBreaker {
         self.machine.force(State::Closed, Transition::Reset);
     }
 
+    /// The closed circuit's current run of failures in admission order, if one is under way:
+    /// its length, and whether it is *settled* (no call admitted within it is still in
+    /// flight, so no late success can break it up). Cheap (one atomic load) when there is
+    /// no run. Cluster mode adds the settled runs of every replica.
+    pub fn failure_run(&self) -> Option<FailureRun> {
+        self.machine
+            .failure_run()
+            .map(|(failures, settled)| FailureRun { failures, settled })
+    }
+
     /// Cluster: opens the circuit for exactly `open_for`, as another replica decided
     /// (reason [`Transition::Shared`]). Each such open counts as a trip for the backoff.
     pub fn open_shared(&self, open_for: Duration) {
@@ -202,6 +212,15 @@ impl CircuitBreaker {
     pub fn close_shared(&self) {
         self.machine.force(State::Closed, Transition::Shared);
     }
+}
+
+/// A closed circuit's run of failures, from [`CircuitBreaker::failure_run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureRun {
+    /// Failures in the run, in admission order.
+    pub failures: u32,
+    /// No call admitted within the run is still in flight.
+    pub settled: bool,
 }
 
 /// Leave to make one call. Record its outcome with [`Permit::record`]; dropping it

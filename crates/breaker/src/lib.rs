@@ -59,7 +59,7 @@ mod state;
 mod status;
 mod window;
 
-pub use breaker::{Builder, CircuitBreaker, OwnedPermit, Permit};
+pub use breaker::{Builder, CircuitBreaker, FailureRun, OwnedPermit, Permit};
 pub use classify::{Classify, DefaultClassifier, Outcome};
 pub use clock::{Clock, ManualClock, Sleep};
 pub use error::{BuildError, CallError, Rejected};

@@ -763,6 +763,24 @@ impl Machine {
         Word(self.word.load(Acquire)).state()
     }
 
+    /// The closed circuit's failure run: how many failures, and whether it is settled (no
+    /// call admitted within it still in flight, so a success can no longer break it up).
+    /// One atomic load when no run is under way.
+    pub(crate) fn failure_run(&self) -> Option<(u32, bool)> {
+        let current = Word(self.word.load(Acquire));
+        if current.state() != State::Closed || current.a() == 0 {
+            return None;
+        }
+        let span = self.run.lock();
+        // Read again under the lock: the run may have ended meanwhile.
+        let current = Word(self.word.load(Acquire));
+        if current.state() != State::Closed || current.a() == 0 {
+            return None;
+        }
+        let settled = !self.run.undecided(&span, current.generation());
+        Some((current.a(), settled))
+    }
+
     pub(crate) fn read(&self) -> Reading {
         let history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
         let word = Word(self.word.load(Acquire));

@@ -816,3 +816,27 @@ fn a_shared_close_ends_an_open_period_early() {
         Some(RESET)
     );
 }
+
+#[test]
+fn a_failure_run_is_settled_once_no_call_admitted_within_it_is_in_flight() {
+    use breaker::FailureRun;
+    let run = |failures, settled| Some(FailureRun { failures, settled });
+    let (b, hand) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(5)));
+    assert_eq!(b.failure_run(), None);
+    record(&b, Outcome::Failure);
+    assert_eq!(b.failure_run(), run(1, true));
+    hand.advance(Duration::from_millis(5));
+    let in_flight = b.try_acquire_owned().expect("closed");
+    hand.advance(Duration::from_millis(5));
+    record(&b, Outcome::Failure);
+    assert_eq!(
+        b.failure_run(),
+        run(2, false),
+        "a call admitted within it may yet succeed"
+    );
+    in_flight.record(Outcome::Failure);
+    assert_eq!(b.failure_run(), run(3, true));
+    hand.advance(Duration::from_millis(5));
+    record(&b, Outcome::Success);
+    assert_eq!(b.failure_run(), None);
+}

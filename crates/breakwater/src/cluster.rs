@@ -7,10 +7,12 @@
 //!   with a new *epoch* and the time of the next trial, and publishes it; every replica
 //!   applies it on receipt (pub/sub, well under 100 ms), so all of them open with the same
 //!   next-trial time. A replica that trips while the period is already open joins it.
-//! - **Failures.** Each failure increments a cluster-wide counter (one script call: failures
-//!   are rare). When the count reaches the fail threshold the script opens the circuit
-//!   for everyone. A success resets the counter, but only when a count is under way (known
-//!   from the published counts), so a healthy circuit writes nothing.
+//! - **Failures.** Each replica's breaker keeps its run of failures in admission order
+//!   (see the breaker crate); once a run is *settled* (no call admitted within it is still
+//!   in flight, so no late success can break it up) its length is written to Redis, and
+//!   when the settled runs of all replicas add up to the fail threshold the script opens
+//!   the circuit for everyone. A run that ends is removed. Only runs write: a healthy
+//!   circuit writes nothing.
 //! - **One trial per open period.** A replica's half-open trial first takes a lease in Redis
 //!   (`SET NX PX`); a replica that does not get it holds its circuit open until the lease
 //!   ends or the trial's outcome arrives. The outcome is shared like a trip: a close with a
@@ -55,7 +57,7 @@ pub struct SharedSettings {
     pub reset_timeout: Duration,
     /// How long a trial may run: the lease outlives it by a second.
     pub call_timeout: Duration,
-    /// How long an unfinished failure count is remembered.
+    /// How long a replica's failure run is remembered in Redis without news of it.
     pub failure_window: Duration,
 }
 
@@ -78,8 +80,8 @@ struct Inner {
     received: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Note>>>,
     /// The newest epoch applied here (0: none yet).
     epoch: AtomicU64,
-    /// The cluster's failure count as last published.
-    shared_failures: AtomicU32,
+    /// This replica's settled failure run as last written to Redis (0: none).
+    published_run: AtomicU32,
 }
 
 struct Keys {
@@ -96,17 +98,17 @@ enum Note {
     Opened(Duration),
     /// A trial succeeded.
     Closed,
-    Failure,
-    /// A success while a cluster-wide failure count is under way.
-    Success,
+    /// A call ended while a failure run is under way: its settled length may have changed.
+    Run,
 }
 
-/// A message on the breaker's channel: a state (with its epoch) or a failure count.
+/// A message on the breaker's channel, or a script's reply: a state (with its epoch), or
+/// the cluster's settled failures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Message {
     #[serde(default)]
     epoch: u64,
-    /// `open` or `closed`; absent for a failure count.
+    /// `open` or `closed`; absent for a count of failures.
     #[serde(default)]
     state: Option<String>,
     /// For `open`: milliseconds until the next trial, on Redis's clock at publication.
@@ -165,7 +167,7 @@ impl SharedBreaker {
             notes,
             received: std::sync::Mutex::new(Some(received)),
             epoch: AtomicU64::new(0),
-            shared_failures: AtomicU32::new(0),
+            published_run: AtomicU32::new(0),
         });
         let listener = Arc::new(LinkListener {
             inner: Arc::clone(&inner),
@@ -272,12 +274,17 @@ struct LinkListener {
 impl Listener for LinkListener {
     fn on_event(&self, _breaker: &str, event: &Event) {
         let note = match *event {
-            Event::Success if self.inner.shared_failures.load(Ordering::Relaxed) > 0 => {
-                // Sent once per count: the next success finds it cleared.
-                self.inner.shared_failures.store(0, Ordering::Relaxed);
-                Note::Success
+            Event::Failure => Note::Run,
+            // A completion matters only while a run is under way here or was shared.
+            Event::Success | Event::Ignored
+                if self.inner.published_run.load(Ordering::Relaxed) > 0
+                    || self
+                        .inner
+                        .breaker()
+                        .is_some_and(|b| b.failure_run().is_some()) =>
+            {
+                Note::Run
             }
-            Event::Failure => Note::Failure,
             Event::StateChanged {
                 to: State::Open,
                 reason,
@@ -366,16 +373,29 @@ impl Inner {
                     .await
             }
             Note::Closed => self.script(&scripts().close, &[origin]).await,
-            Note::Success => self.script(&scripts().reset, &[origin]).await,
-            Note::Failure => {
+            Note::Run => {
+                // The note was sent from the listener, which runs just before the breaker
+                // counts the outcome: let that land first.
+                tokio::task::yield_now().await;
+                let Some(breaker) = self.breaker() else {
+                    return;
+                };
+                let settled = match breaker.failure_run() {
+                    Some(run) if run.settled => run.failures,
+                    _ => 0,
+                };
+                if self.published_run.swap(settled, Ordering::Relaxed) == settled {
+                    return;
+                }
                 let s = &self.settings;
                 let args = [
+                    settled.to_string(),
+                    origin,
                     s.fail_threshold.to_string(),
                     millis(s.failure_window).to_string(),
                     millis(s.reset_timeout).to_string(),
-                    origin,
                 ];
-                self.script(&scripts().failure, &args).await
+                self.script(&scripts().run, &args).await
             }
         };
         if let Some(message) = reply {
@@ -387,9 +407,6 @@ impl Inner {
 
     /// Applies a state message if it is newer than what this replica has.
     fn apply(&self, message: &Message, own_reply: bool) {
-        if let Some(failures) = message.failures {
-            self.shared_failures.store(failures, Ordering::Relaxed);
-        }
         let Some(state) = message.state.as_deref() else {
             return;
         };
@@ -419,7 +436,8 @@ impl Inner {
                 if !same {
                     breaker.open_shared(left);
                 }
-                self.shared_failures.store(0, Ordering::Relaxed);
+                // A new period: every replica's runs were cleared with it.
+                self.published_run.store(0, Ordering::Relaxed);
                 tracing::info!(
                     breaker = %self.name, epoch = message.epoch, origin = %message.origin,
                     next_trial_in_seconds = left.as_secs_f64(), "shared state: open"
@@ -429,7 +447,8 @@ impl Inner {
                 if breaker.state() != State::Closed {
                     breaker.close_shared();
                 }
-                self.shared_failures.store(0, Ordering::Relaxed);
+                // A new period: every replica's runs were cleared with it.
+                self.published_run.store(0, Ordering::Relaxed);
                 tracing::info!(
                     breaker = %self.name, epoch = message.epoch, origin = %message.origin,
                     "shared state: closed"
@@ -523,8 +542,7 @@ async fn run(inner: Arc<Inner>, mut notes: mpsc::UnboundedReceiver<Note>) {
 struct Scripts {
     trip: Script,
     close: Script,
-    reset: Script,
-    failure: Script,
+    run: Script,
     read: Script,
     lease: Script,
 }
@@ -534,14 +552,13 @@ fn scripts() -> &'static Scripts {
     SCRIPTS.get_or_init(|| Scripts {
         trip: Script::new(&format!("{COMMON}\n{TRIP}")),
         close: Script::new(&format!("{COMMON}\n{CLOSE}")),
-        reset: Script::new(&format!("{COMMON}\n{RESET}")),
-        failure: Script::new(&format!("{COMMON}\n{FAILURE}")),
+        run: Script::new(&format!("{COMMON}\n{RUN}")),
         read: Script::new(&format!("{COMMON}\n{READ}")),
         lease: Script::new(&format!("{COMMON}\n{LEASE}")),
     })
 }
 
-/// KEYS: state hash, failure counter, trial lease, channel.
+/// KEYS: state hash, the replicas' failure runs, trial lease, channel.
 const COMMON: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -584,25 +601,21 @@ redis.call('PUBLISH', KEYS[4], msg)
 return msg
 "#;
 
-/// ARGV: origin. A success ends the cluster-wide failure count.
-const RESET: &str = r#"
-if (tonumber(redis.call('GET', KEYS[2])) or 0) > 0 then
-  redis.call('DEL', KEYS[2])
-  redis.call('PUBLISH', KEYS[4], cjson.encode({failures = 0, origin = ARGV[1]}))
-end
-return cjson.encode({failures = 0, origin = ARGV[1]})
-"#;
-
-/// ARGV: threshold, window (ms), open time (ms), origin. Counts one failure; opens the
-/// circuit for everyone at the threshold.
-const FAILURE: &str = r#"
+/// ARGV: this replica's settled run, origin, threshold, window (ms), open time (ms).
+/// Records the replica's run (0 removes it); opens the circuit for everyone once the
+/// settled runs of all replicas add up to the threshold.
+const RUN: &str = r#"
 if state == 'open' and untl > now then return current() end
-local n = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-if n >= tonumber(ARGV[1]) then return open(tonumber(ARGV[3]), ARGV[4]) end
-local msg = cjson.encode({failures = n, origin = ARGV[4]})
-redis.call('PUBLISH', KEYS[4], msg)
-return msg
+if tonumber(ARGV[1]) > 0 then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+else
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local sum = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(v) end
+if sum >= tonumber(ARGV[3]) then return open(tonumber(ARGV[5]), ARGV[2]) end
+return cjson.encode({failures = sum, origin = ARGV[2]})
 "#;
 
 /// ARGV: origin, lease time (ms). The open period's one trial: granted (0) only once the

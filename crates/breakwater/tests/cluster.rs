@@ -530,3 +530,40 @@ async fn a_late_or_repeated_message_never_moves_a_newer_state() {
         assert_eq!(count("closed"), 0.0, "replica {i}: {metrics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_failures_under_concurrent_load_do_not_open_the_cluster() {
+    let Some(cluster) = Cluster::start(&[]).await else {
+        return;
+    };
+    cluster
+        .add_note(0, "Sourdough", "Feed the starter daily.")
+        .await;
+    // 5 % of calls fail, as slowly as the others answer; 30 requests always in flight.
+    cluster.upstream.llm.set_fault(
+        Fault::error(500)
+            .with_failure_rate(0.05)
+            .with_latency_ms(200),
+    );
+    let workers = (0..30).map(|w| {
+        let cluster = &cluster;
+        async move {
+            for i in 0..12 {
+                let response = cluster.ask(w % 3, &format!("starter {w} {i}")).await;
+                assert_eq!(response.status(), 200);
+            }
+        }
+    });
+    futures::future::join_all(workers).await;
+    let calls = cluster.upstream.llm.calls();
+    assert!(calls >= 300, "the load reached the upstream: {calls} calls");
+    for i in 0..3 {
+        let status = cluster.llm_breaker(i).await;
+        assert_eq!(status["state"], "closed", "replica {i}: {status}");
+        assert_eq!(
+            status["last_transition"],
+            serde_json::Value::Null,
+            "replica {i}: {status}"
+        );
+    }
+}
