@@ -82,6 +82,9 @@ struct Inner {
     epoch: AtomicU64,
     /// This replica's settled failure run as last written to Redis (0: none).
     published_run: AtomicU32,
+    /// Set while an operator's change from another replica is applied here, so that the
+    /// listener does not share it back.
+    applying: std::sync::atomic::AtomicBool,
 }
 
 struct Keys {
@@ -100,6 +103,8 @@ enum Note {
     Closed,
     /// A call ended while a failure run is under way: its settled length may have changed.
     Run,
+    /// An operator set the state here (`forced_open`, `disabled`, or `closed` for a reset).
+    Operator(&'static str),
 }
 
 /// A message on the breaker's channel, or a script's reply: a state (with its epoch), or
@@ -118,6 +123,9 @@ struct Message {
     failures: Option<u32>,
     #[serde(default)]
     origin: String,
+    /// Set by an operator: applied even over another operator's state.
+    #[serde(default)]
+    operator: bool,
 }
 
 /// What the trial lease said.
@@ -168,6 +176,7 @@ impl SharedBreaker {
             received: std::sync::Mutex::new(Some(received)),
             epoch: AtomicU64::new(0),
             published_run: AtomicU32::new(0),
+            applying: std::sync::atomic::AtomicBool::new(false),
         });
         let listener = Arc::new(LinkListener {
             inner: Arc::clone(&inner),
@@ -303,6 +312,14 @@ impl Listener for LinkListener {
                 reason: Transition::TrialsSucceeded,
                 ..
             } => Note::Closed,
+            Event::StateChanged { reason, .. } if !self.inner.applying.load(Ordering::Acquire) => {
+                match reason {
+                    Transition::ForcedOpen => Note::Operator("forced_open"),
+                    Transition::Disabled => Note::Operator("disabled"),
+                    Transition::Reset => Note::Operator("closed"),
+                    _ => return,
+                }
+            }
             _ => return,
         };
         // The task ends only with the process; a failed send loses nothing that matters.
@@ -373,6 +390,10 @@ impl Inner {
                     .await
             }
             Note::Closed => self.script(&scripts().close, &[origin]).await,
+            Note::Operator(state) => {
+                self.script(&scripts().operator, &[state.to_owned(), origin])
+                    .await
+            }
             Note::Run => {
                 // The note was sent from the listener, which runs just before the breaker
                 // counts the outcome: let that land first.
@@ -420,6 +441,10 @@ impl Inner {
         let Some(breaker) = self.breaker() else {
             return;
         };
+        if message.operator {
+            self.apply_operator(breaker, state, message);
+            return;
+        }
         // An operator's override on this replica stands.
         if matches!(breaker.state(), State::ForcedOpen | State::Disabled) {
             return;
@@ -456,6 +481,24 @@ impl Inner {
             }
             _ => {}
         }
+    }
+
+    /// An operator's change made on another replica, made here too.
+    fn apply_operator(&self, breaker: &CircuitBreaker, state: &str, message: &Message) {
+        let change: fn(&CircuitBreaker) = match state {
+            "forced_open" => CircuitBreaker::force_open,
+            "disabled" => CircuitBreaker::disable,
+            "closed" => CircuitBreaker::reset,
+            _ => return,
+        };
+        self.applying.store(true, Ordering::Release);
+        change(breaker);
+        self.applying.store(false, Ordering::Release);
+        self.published_run.store(0, Ordering::Relaxed);
+        tracing::info!(
+            breaker = %self.name, epoch = message.epoch, origin = %message.origin,
+            state, "shared state: set by an operator"
+        );
     }
 
     /// On (re)joining: adopt the shared state if it is newer, or share a trip made while
@@ -543,6 +586,7 @@ struct Scripts {
     trip: Script,
     close: Script,
     run: Script,
+    operator: Script,
     read: Script,
     lease: Script,
 }
@@ -553,6 +597,7 @@ fn scripts() -> &'static Scripts {
         trip: Script::new(&format!("{COMMON}\n{TRIP}")),
         close: Script::new(&format!("{COMMON}\n{CLOSE}")),
         run: Script::new(&format!("{COMMON}\n{RUN}")),
+        operator: Script::new(&format!("{COMMON}\n{OPERATOR}")),
         read: Script::new(&format!("{COMMON}\n{READ}")),
         lease: Script::new(&format!("{COMMON}\n{LEASE}")),
     })
@@ -574,6 +619,7 @@ local function current()
 end
 local function open(ms, by)
   if state == 'open' and untl > now then return current() end
+  if state == 'forced_open' or state == 'disabled' then return current() end
   epoch = epoch + 1
   state = 'open'
   untl = now + ms
@@ -606,6 +652,7 @@ return msg
 /// settled runs of all replicas add up to the threshold.
 const RUN: &str = r#"
 if state == 'open' and untl > now then return current() end
+if state == 'forced_open' or state == 'disabled' then return current() end
 if tonumber(ARGV[1]) > 0 then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 else
@@ -627,8 +674,28 @@ if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 return math.max(redis.call('PTTL', KEYS[3]), 1)
 "#;
 
+/// ARGV: state (`forced_open`, `disabled`, `closed`), origin. An operator's change, for
+/// every replica; until another operator's change, trips and trials leave it alone.
+const OPERATOR: &str = r#"
+epoch = epoch + 1
+state = ARGV[1]
+origin = ARGV[2]
+redis.call('HSET', KEYS[1], 'epoch', epoch, 'state', state, 'until', 0, 'origin', origin)
+redis.call('DEL', KEYS[2], KEYS[3])
+local msg = cjson.encode({epoch = epoch, state = state, remaining_ms = 0, origin = origin,
+  operator = true})
+redis.call('PUBLISH', KEYS[4], msg)
+return msg
+"#;
+
 /// The shared state as it is.
-const READ: &str = "return current()";
+const READ: &str = r#"
+if state == 'forced_open' or state == 'disabled' then
+  return cjson.encode({epoch = epoch, state = state, remaining_ms = 0, origin = origin,
+    operator = true})
+end
+return current()
+"#;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)

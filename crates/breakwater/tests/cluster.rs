@@ -567,3 +567,61 @@ async fn isolated_failures_under_concurrent_load_do_not_open_the_cluster() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_change_on_one_replica_reaches_every_replica() {
+    let Some(cluster) = Cluster::start(&[("BREAKWATER_ADMIN_TOKEN", "admin-secret")]).await else {
+        return;
+    };
+    let set = |replica: usize, state: &'static str| {
+        let cluster = &cluster;
+        async move {
+            let response = cluster
+                .client
+                .post(format!(
+                    "{}/api/assistant/circuit-breakers/huggingface/state",
+                    cluster.replicas[replica].base
+                ))
+                .bearer_auth("admin-secret")
+                .json(&json!({"state": state}))
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(response.status(), 200, "{state} on replica {replica}");
+        }
+    };
+    for (replica, state) in [
+        (0, "forced_open"),
+        (2, "closed"),
+        (1, "disabled"),
+        (0, "closed"),
+    ] {
+        set(replica, state).await;
+        cluster
+            .until(&format!("every replica is {state}"), || async {
+                let mut all = true;
+                for i in 0..3 {
+                    all &= cluster.state(i).await == state;
+                }
+                all
+            })
+            .await;
+    }
+    // Forced open holds against the cluster's own trips and trials.
+    set(1, "forced_open").await;
+    cluster
+        .until("every replica is forced open", || async {
+            cluster.state(0).await == "forced_open" && cluster.state(2).await == "forced_open"
+        })
+        .await;
+    cluster
+        .add_note(0, "Sourdough", "Feed the starter daily.")
+        .await;
+    for i in 0..6 {
+        assert_eq!(
+            cluster.ask(i % 3, &format!("starter {i}")).await.status(),
+            200
+        );
+    }
+    assert_eq!(cluster.upstream.llm.calls(), 0, "no call while forced open");
+}
