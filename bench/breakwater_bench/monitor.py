@@ -55,11 +55,14 @@ class Monitor:
             if self._stop.is_set():
                 break
             try:
-                status = _get(server, STATUS_PATH)["breakers"][0]
+                # The LLM's breaker, not the stores' (`redis`, `postgres`) beside it.
+                status = next(b for b in _get(server, STATUS_PATH)["breakers"]
+                              if b["name"] not in ("redis", "postgres"))
                 calls = _get(fake, "/admin/stats")["calls"]
                 self.samples.append(Sample(time.time(), status["state"], status.get("opened_at"),
                                            status.get("consecutive_failures", 0), calls))
-            except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError):
+            except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError,
+                    StopIteration):
                 server.close()
                 fake.close()
             next_at += POLL_SECONDS

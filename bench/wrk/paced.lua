@@ -10,7 +10,7 @@
 -- Environment:
 --   BENCH_RATE, BENCH_CONNS, BENCH_T0, BENCH_T_END  pacing
 --   BENCH_BODIES   file with one request body per line (POST); unset or empty = GET
---   BENCH_RECORDS  CSV written at the end: sent_ms,latency_ms,status,source,circuit
+--   BENCH_RECORDS  CSV written at the end: sent_ms,latency_ms,status,source,circuit,retry_after
 --   BENCH_SUMMARY  JSON written at the end: wrk's own counters and percentiles
 --   BENCH_SEED     random seed
 
@@ -37,7 +37,7 @@ end
 
 function done(summary, latency, requests)
   local out = assert(io.open(os.getenv("BENCH_RECORDS"), "w"))
-  out:write("sent_ms,latency_ms,status,source,circuit\n")
+  out:write("sent_ms,latency_ms,status,source,circuit,retry_after\n")
   local missed, records = 0, 0
   for _, t in ipairs(threads) do
     local recs = t:get("records")
@@ -123,6 +123,7 @@ function response(status, headers, body)
     source = (status == 503) and "unavailable" or "-"
   end
   local circuit = body:match('"circuit_state":"([%a_]+)"') or body:match('"state":"([%a_]+)"') or "-"
-  records[#records + 1] = string.format("%.3f,%.3f,%d,%s,%s",
-    sent_at - t0, latency, status, source, circuit)
+  local retry_after = headers["Retry-After"] or headers["retry-after"] or "-"
+  records[#records + 1] = string.format("%.3f,%.3f,%d,%s,%s,%s",
+    sent_at - t0, latency, status, source, circuit, retry_after)
 end
