@@ -83,6 +83,7 @@ const MIN_SLACK_NANOS: f64 = 100_000_000.0;
 
 /// The state of a bound, for the status snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitStatus {
     /// `fixed` or `auto`.
     pub mode: &'static str,

@@ -33,6 +33,7 @@ use crate::window::SlidingWindow;
 
 /// The state of a circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Calls pass; failures are counted.

@@ -19,6 +19,7 @@ use crate::state::{Machine, State};
 /// assert_eq!(json["fail_threshold"], 5);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// The breaker's name.
     pub name: String,

@@ -28,7 +28,9 @@ const DEFAULT_USER_ID: &str = "default";
 /// A validated user id: 1 to 128 characters of `A-Z a-z 0-9 _ . @ : -`.
 ///
 /// Serialises as a plain JSON string; deserialising validates like [`UserId::parse`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 

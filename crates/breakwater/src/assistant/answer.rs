@@ -17,7 +17,7 @@ pub struct Question {
 }
 
 /// The level of the fallback chain that produced an answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerSource {
     /// The LLM answered just now.
@@ -48,7 +48,7 @@ impl AnswerSource {
 }
 
 /// An answer with its sources and where it came from.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     /// The answer text.
     pub answer: String,
@@ -59,7 +59,7 @@ pub struct Answer {
 }
 
 /// Where an answer came from, said truthfully.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AnswerMetadata {
     /// The fallback level that answered.
     pub source: AnswerSource,

@@ -134,7 +134,9 @@ pub(super) async fn require_token(
         return next.run(request).await;
     }
     let path = request.uri().path();
-    if path != "/api" && !path.starts_with("/api/") {
+    // The API's own description is public: clients are generated from it before they
+    // hold a token.
+    if (path != "/api" && !path.starts_with("/api/")) || path == "/api/openapi.json" {
         return next.run(request).await;
     }
     let Some(token) = bearer_of(request.headers()) else {

@@ -4,10 +4,32 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::assistant::AssistantError;
 use crate::notes::NotesError;
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `invalid_json`, `invalid_query`, `unsupported_media_type`,
+    /// `payload_too_large`, `invalid_request`, `unauthorized`, `forbidden`, `body_timeout`,
+    /// `request_timeout`, `not_found`, `method_not_allowed`, `service_unavailable`,
+    /// `notes_unavailable`, `internal`.
+    pub error: &'static str,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// The request field at fault (`invalid_request`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Whole seconds until a retry can succeed (`service_unavailable`, `notes_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+    /// The LLM breaker's status (`service_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<Box<breaker::Status>>,
+}
 
 /// An error answered to an HTTP client.
 ///
@@ -140,26 +162,37 @@ impl ApiError {
 
     /// The JSON body every error response carries (also printed by `breakwater ask --json`).
     pub fn body(&self) -> Value {
-        let mut body = json!({ "error": self.code(), "detail": self.to_string() });
+        serde_json::to_value(self.error_body()).unwrap_or(Value::Null)
+    }
+
+    /// The body as its type (what the OpenAPI document describes).
+    pub fn error_body(&self) -> ErrorBody {
+        let mut body = ErrorBody {
+            error: self.code(),
+            detail: self.to_string(),
+            field: None,
+            retry_after_seconds: None,
+            circuit: None,
+        };
         match self {
             ApiError::Invalid {
                 field: Some(field), ..
-            } => body["field"] = json!(field),
+            } => body.field = Some(field.clone()),
             ApiError::Unavailable {
                 retry_after_seconds,
                 circuit,
                 ..
             } => {
-                body["retry_after_seconds"] = json!(retry_after_seconds);
-                body["circuit"] = serde_json::to_value(circuit).unwrap_or(Value::Null);
+                body.retry_after_seconds = Some(*retry_after_seconds);
+                body.circuit = Some(circuit.clone());
             }
             ApiError::NotesUnavailable {
                 retry_after_seconds,
                 ..
-            } => body["retry_after_seconds"] = json!(retry_after_seconds),
+            } => body.retry_after_seconds = Some(*retry_after_seconds),
             ApiError::Internal(_) => {
                 // The cause may hold paths or SQL: it goes to the log, not to the client.
-                body["detail"] = json!("internal error; the cause is in the server log");
+                body.detail = "internal error; the cause is in the server log".to_owned();
             }
             _ => {}
         }

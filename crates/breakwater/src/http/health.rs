@@ -15,7 +15,7 @@ use breaker::{State as CircuitState, Status};
 ///
 /// Always served with `200`: a replica whose upstream is down still answers from its cache
 /// and the notes, so a load balancer must not take it out; `healthy` tells monitoring.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CircuitHealth {
     /// `CIRCUIT_BREAKER_ENABLED`.
     pub enabled: bool,
@@ -46,10 +46,15 @@ impl CircuitHealth {
     }
 }
 
+#[utoipa::path(get, path = "/api/assistant/health/circuit-breaker", tag = "health",
+    responses((status = 200, description = "Every breaker's status (always 200)", body = CircuitHealth)))]
 pub(super) async fn circuit_breaker(State(state): State<AppState>) -> Json<CircuitHealth> {
     Json(CircuitHealth::of(&state))
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is up", body = Object,
+        example = json!({"status": "ok"}))))]
 pub(super) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -57,6 +62,9 @@ pub(super) async fn healthz() -> Json<Value> {
 /// The content type of the Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", body = String,
+        content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let body = state.metrics.render(state.assistant.registry());
     (

@@ -16,13 +16,15 @@ mod extract;
 mod health;
 mod middleware;
 mod notes;
+mod openapi;
 mod operator;
 mod routes;
 mod state;
 
 pub use auth::{BearerToken, Identity, JwtVerifier};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use extract::{ApiJson, ApiPath, ApiQuery, BodyLimit};
 pub use health::CircuitHealth;
+pub use openapi::document as openapi_document;
 pub use routes::router;
 pub use state::AppState;

@@ -23,20 +23,27 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
 /// `?user_id=` of the single-note routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UserParam {
+    /// Whose note (default `default`; in JWT mode the token's subject).
     user_id: Option<String>,
 }
 
 /// `?user_id=&limit=&offset=` of `GET /api/notes`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
+    /// Whose notes (default `default`).
     user_id: Option<String>,
+    /// Notes per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
+    /// Notes to skip.
     offset: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CreateNote {
     #[serde(default)]
     user_id: Option<String>,
@@ -44,7 +51,7 @@ pub(super) struct CreateNote {
     body: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct UpdateNote {
     #[serde(default)]
     user_id: Option<String>,
@@ -54,7 +61,7 @@ pub(super) struct UpdateNote {
     body: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct NotesPage {
     notes: Vec<Note>,
     user_id: UserId,
@@ -63,6 +70,16 @@ pub(super) struct NotesPage {
 }
 
 /// `POST /api/notes` → `201` with the note and its `Location`.
+#[utoipa::path(post, path = "/api/notes", tag = "notes", request_body = CreateNote,
+    responses(
+        (status = 201, description = "Created", body = Note,
+            headers(("Location" = String, description = "Where the note can be read"))),
+        (status = 422, description = "`title` or `body` is invalid", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
+    ))]
 pub(super) async fn create(
     State(state): State<AppState>,
     identity: Option<Extension<Identity>>,
@@ -93,6 +110,16 @@ fn location(id: &str, user: &UserId) -> String {
 }
 
 /// `GET /api/notes` → one page of the user's notes, newest first.
+#[utoipa::path(get, path = "/api/notes", tag = "notes", params(ListParams),
+    responses(
+        (status = 200, description = "One page, newest first", body = NotesPage),
+        (status = 400, description = "A parameter is not a number (`invalid_query`)", body = super::ErrorBody),
+        (status = 422, description = "`limit` or `user_id` is invalid", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
+    ))]
 pub(super) async fn list(
     State(state): State<AppState>,
     identity: Option<Extension<Identity>>,
@@ -117,6 +144,16 @@ pub(super) async fn list(
 }
 
 /// `GET /api/notes/{id}`.
+#[utoipa::path(get, path = "/api/notes/{id}", tag = "notes",
+    params(("id" = String, Path, description = "The note's id"), UserParam),
+    responses(
+        (status = 200, description = "The note", body = Note),
+        (status = 404, description = "No such note for this user", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
+    ))]
 pub(super) async fn get(
     State(state): State<AppState>,
     identity: Option<Extension<Identity>>,
@@ -129,6 +166,17 @@ pub(super) async fn get(
 }
 
 /// `PUT /api/notes/{id}`: changes the fields given; the others stay.
+#[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", request_body = UpdateNote,
+    params(("id" = String, Path, description = "The note's id"), UserParam),
+    responses(
+        (status = 200, description = "The note as it is now", body = Note),
+        (status = 404, description = "No such note for this user", body = super::ErrorBody),
+        (status = 422, description = "A field is invalid", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
+    ))]
 pub(super) async fn update(
     State(state): State<AppState>,
     identity: Option<Extension<Identity>>,
@@ -161,11 +209,20 @@ pub(super) async fn update(
 /// `DELETE /api/notes?user_id=U` → `200 {"user_id", "deleted": n}`: every note of `U`,
 /// and so every answer cached from them (they rest on notes that are gone). `user_id` is
 /// required here: deleting the default user's notes by leaving it out would be a trap.
+#[utoipa::path(delete, path = "/api/notes", tag = "notes", params(UserParam),
+    responses(
+        (status = 200, description = "How many notes were deleted", body = DeletedAll),
+        (status = 422, description = "`user_id` is missing or invalid", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
+    ))]
 pub(super) async fn delete_all(
     State(state): State<AppState>,
     identity: Option<Extension<Identity>>,
     ApiQuery(params): ApiQuery<UserParam>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DeletedAll>, ApiError> {
     // In JWT mode the token names the user; otherwise it must be said.
     if identity.is_none() && params.user_id.is_none() {
         return Err(ApiError::invalid(
@@ -174,15 +231,34 @@ pub(super) async fn delete_all(
         ));
     }
     let user = acting_user(&identity, params.user_id.as_deref())?;
-    let name = user.as_str().to_owned();
     let deleted = state.notes.delete_all(&user).await?;
     state.assistant.notes_written(&user).await;
-    Ok(Json(
-        serde_json::json!({"user_id": name, "deleted": deleted}),
-    ))
+    Ok(Json(DeletedAll {
+        user_id: user,
+        deleted,
+    }))
+}
+
+/// The answer of `DELETE /api/notes?user_id=`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct DeletedAll {
+    /// The user whose notes were deleted.
+    user_id: UserId,
+    /// How many there were.
+    deleted: u64,
 }
 
 /// `DELETE /api/notes/{id}` → `204`.
+#[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes",
+    params(("id" = String, Path, description = "The note's id"), UserParam),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such note for this user", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
+    ))]
 pub(super) async fn delete(
     State(state): State<AppState>,
     identity: Option<Extension<Identity>>,

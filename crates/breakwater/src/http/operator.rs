@@ -15,16 +15,17 @@ use super::auth::bearer_of;
 use super::{ApiError, ApiJson, ApiPath, AppState};
 
 /// The body of a state change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StateChange {
     /// Any JSON value: checked below, so that a number is a `422` naming the field rather
     /// than serde's "expected value" (which reads as broken JSON).
+    #[schema(value_type = String, pattern = "^(forced_open|closed|disabled)$", example = "forced_open")]
     state: serde_json::Value,
 }
 
 /// What a change did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Changed {
     name: String,
     previous_state: breaker::State,
@@ -41,6 +42,13 @@ fn find(state: &AppState, name: &str) -> Result<CircuitBreaker, ApiError> {
 }
 
 /// `GET /api/assistant/circuit-breakers/{name}` → `200` with its status, or `404`.
+#[utoipa::path(get, path = "/api/assistant/circuit-breakers/{name}", tag = "operator",
+    params(("name" = String, Path, description = "The breaker's name")),
+    responses(
+        (status = 200, description = "The breaker's status", body = Status),
+        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
+        (status = 404, description = "No breaker has this name", body = super::ErrorBody),
+    ))]
 pub(super) async fn status(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -50,6 +58,19 @@ pub(super) async fn status(
 
 /// `POST /api/assistant/circuit-breakers/{name}/state` `{"state": ...}` → `200` with the
 /// previous and the new state.
+#[utoipa::path(post, path = "/api/assistant/circuit-breakers/{name}/state", tag = "operator",
+    params(("name" = String, Path, description = "The breaker's name")),
+    request_body = StateChange,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The breaker now holds the state", body = Changed),
+        (status = 400, description = "Not JSON", body = super::ErrorBody),
+        (status = 401, description = "The admin token is missing or wrong", body = super::ErrorBody),
+        (status = 403, description = "Operator controls are off (no BREAKWATER_ADMIN_TOKEN)", body = super::ErrorBody),
+        (status = 404, description = "No breaker has this name", body = super::ErrorBody),
+        (status = 415, description = "Not `application/json`", body = super::ErrorBody),
+        (status = 422, description = "Not one of forced_open, closed, disabled", body = super::ErrorBody),
+    ))]
 pub(super) async fn set_state(
     State(state): State<AppState>,
     headers: HeaderMap,

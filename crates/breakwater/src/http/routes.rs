@@ -14,7 +14,7 @@ use tracing::Level;
 use super::middleware::{
     panic_response, record_metrics, reject_oversized_body, request_span, request_timeout_as_json,
 };
-use super::{ApiError, AppState, assistant, auth, health, notes, operator};
+use super::{ApiError, AppState, assistant, auth, health, notes, openapi, operator};
 
 /// The whole HTTP application, ready to serve.
 ///
@@ -29,6 +29,7 @@ use super::{ApiError, AppState, assistant, auth, health, notes, operator};
 /// | `DELETE /api/notes?user_id=` | delete every note of a user (and so their cached answers) |
 /// | `GET /metrics` | Prometheus text |
 /// | `GET /healthz` | liveness |
+/// | `GET /api/openapi.json` | the OpenAPI 3.1 document (no token needed) |
 ///
 /// Around every route, outermost first: a tracing span per request, the request-duration
 /// metric, the whole-request deadline (`503`, as JSON), the
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             "/api/notes/{id}",
             get(notes::get).put(notes::update).delete(notes::delete),
         )
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .fallback(not_found)

@@ -12,7 +12,7 @@ pub const MAX_TITLE_CHARS: usize = 300;
 pub const MAX_BODY_BYTES: usize = 1_000_000;
 
 /// One note of one user, as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Note {
     /// Opaque id: 32 lowercase hex characters.
     pub id: String,

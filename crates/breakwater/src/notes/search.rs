@@ -40,7 +40,7 @@ pub struct NoteVersion {
 }
 
 /// A passage of one note that matches the question.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Excerpt {
     /// The id of the note it comes from.
     pub note_id: String,
