@@ -13,15 +13,33 @@ use crate::assistant::{Answer, Question};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct QueryRequest {
     /// The question, 1 to 4,000 characters.
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
     query: String,
     /// Whose notes to search (default `default`; in JWT mode the token's subject).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.@:-]{1,128}$")]
     user_id: Option<String>,
     /// How many sources to return, 1 to 20 (default the configured top-k).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 20)]
     max_sources: Option<usize>,
+}
+
+/// A JSON integer, also written as a float with no fraction (`3.0`), as JSON Schema's
+/// `integer` allows.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| usize::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 /// Answers with `200` and the [`Answer`], or the assistant's error (`422`, `503`).

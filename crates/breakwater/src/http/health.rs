@@ -47,12 +47,15 @@ impl CircuitHealth {
 }
 
 #[utoipa::path(get, path = "/api/assistant/health/circuit-breaker", tag = "health",
-    responses((status = 200, description = "Every breaker's status (always 200)", body = CircuitHealth)))]
+    responses(
+        (status = 200, description = "Every breaker's status (always 200)", body = CircuitHealth),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+    ))]
 pub(super) async fn circuit_breaker(State(state): State<AppState>) -> Json<CircuitHealth> {
     Json(CircuitHealth::of(&state))
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "health",
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "The process is up", body = Object,
         example = json!({"status": "ok"}))))]
 pub(super) async fn healthz() -> Json<Value> {
@@ -62,7 +65,7 @@ pub(super) async fn healthz() -> Json<Value> {
 /// The content type of the Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
     responses((status = 200, description = "Prometheus text exposition", body = String,
         content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -21,12 +21,15 @@ use crate::user::UserId;
 const DEFAULT_LIMIT: usize = 50;
 /// The largest page: bounds the work and the response of one request.
 const MAX_LIMIT: usize = 500;
+/// The largest `offset` (as documented): past it a page is always empty anyway.
+const MAX_OFFSET: usize = u32::MAX as usize;
 
 /// `?user_id=` of the single-note routes.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct UserParam {
     /// Whose note (default `default`; in JWT mode the token's subject).
+    #[param(pattern = "^[A-Za-z0-9_.@:-]{1,128}$")]
     user_id: Option<String>,
 }
 
@@ -35,29 +38,45 @@ pub(super) struct UserParam {
 #[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
     /// Whose notes (default `default`).
+    #[param(pattern = "^[A-Za-z0-9_.@:-]{1,128}$")]
     user_id: Option<String>,
     /// Notes per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Notes to skip.
+    #[param(minimum = 0, maximum = 4294967295_u64)]
     offset: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CreateNote {
+    /// Whose note (default `default`; in JWT mode the token's subject).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.@:-]{1,128}$")]
     user_id: Option<String>,
+    /// 1 to 300 characters, not blank (stored trimmed).
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     title: String,
+    /// Up to 1,000,000 bytes, not blank.
+    #[schema(min_length = 1, max_length = 1000000, pattern = "\\S")]
     body: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct UpdateNote {
+    /// Whose note; must agree with `?user_id=` when both are given. Not in the document:
+    /// `?user_id=` says the same, without a rule across two places that a schema cannot
+    /// state.
     #[serde(default)]
+    #[schema(ignore)]
     user_id: Option<String>,
+    /// A new title (kept when absent).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     title: Option<String>,
+    /// A new body (kept when absent).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 1000000, pattern = "\\S")]
     body: Option<String>,
 }
 
@@ -74,10 +93,13 @@ pub(super) struct NotesPage {
     responses(
         (status = 201, description = "Created", body = Note,
             headers(("Location" = String, description = "Where the note can be read"))),
-        (status = 422, description = "`title` or `body` is invalid", body = super::ErrorBody),
-        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
-        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
-        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+        (status = 400, description = "Not JSON, or a bad query string (`invalid_json`, `invalid_query`)", body = super::ErrorBody),
+        (status = 413, description = "The body is too large (`payload_too_large`)", body = super::ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = super::ErrorBody),
+        (status = 422, description = "A field is invalid (`invalid_request`, naming `field`)", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time (`request_timeout`)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
     ))]
 pub(super) async fn create(
@@ -113,11 +135,11 @@ fn location(id: &str, user: &UserId) -> String {
 #[utoipa::path(get, path = "/api/notes", tag = "notes", params(ListParams),
     responses(
         (status = 200, description = "One page, newest first", body = NotesPage),
-        (status = 400, description = "A parameter is not a number (`invalid_query`)", body = super::ErrorBody),
-        (status = 422, description = "`limit` or `user_id` is invalid", body = super::ErrorBody),
-        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
-        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
-        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+        (status = 400, description = "A parameter does not parse (`invalid_query`)", body = super::ErrorBody),
+        (status = 422, description = "A parameter is invalid (`invalid_request`, naming `field`)", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time (`request_timeout`)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
     ))]
 pub(super) async fn list(
@@ -134,6 +156,12 @@ pub(super) async fn list(
         ));
     }
     let offset = params.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::invalid(
+            "offset",
+            format!("expected a whole number from 0 to {MAX_OFFSET}, got {offset}"),
+        ));
+    }
     let notes = state.notes.list(&user, limit, offset).await?;
     Ok(Json(NotesPage {
         notes,
@@ -148,10 +176,12 @@ pub(super) async fn list(
     params(("id" = String, Path, description = "The note's id"), UserParam),
     responses(
         (status = 200, description = "The note", body = Note),
-        (status = 404, description = "No such note for this user", body = super::ErrorBody),
-        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
-        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
-        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+        (status = 400, description = "A parameter does not parse (`invalid_query`)", body = super::ErrorBody),
+        (status = 422, description = "A parameter is invalid (`invalid_request`, naming `field`)", body = super::ErrorBody),
+        (status = 404, description = "No such note for this user (`not_found`)", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time (`request_timeout`)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
     ))]
 pub(super) async fn get(
@@ -170,11 +200,14 @@ pub(super) async fn get(
     params(("id" = String, Path, description = "The note's id"), UserParam),
     responses(
         (status = 200, description = "The note as it is now", body = Note),
-        (status = 404, description = "No such note for this user", body = super::ErrorBody),
-        (status = 422, description = "A field is invalid", body = super::ErrorBody),
-        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
-        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
-        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+        (status = 400, description = "Not JSON, or a bad query string (`invalid_json`, `invalid_query`)", body = super::ErrorBody),
+        (status = 413, description = "The body is too large (`payload_too_large`)", body = super::ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = super::ErrorBody),
+        (status = 422, description = "A field is invalid (`invalid_request`, naming `field`)", body = super::ErrorBody),
+        (status = 404, description = "No such note for this user (`not_found`)", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time (`request_timeout`)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
     ))]
 pub(super) async fn update(
@@ -209,13 +242,16 @@ pub(super) async fn update(
 /// `DELETE /api/notes?user_id=U` → `200 {"user_id", "deleted": n}`: every note of `U`,
 /// and so every answer cached from them (they rest on notes that are gone). `user_id` is
 /// required here: deleting the default user's notes by leaving it out would be a trap.
-#[utoipa::path(delete, path = "/api/notes", tag = "notes", params(UserParam),
+#[utoipa::path(delete, path = "/api/notes", tag = "notes",
+    params(("user_id" = String, Query, description = "Whose notes (required; in JWT mode the token's subject)",
+        pattern = "^[A-Za-z0-9_.@:-]{1,128}$")),
     responses(
         (status = 200, description = "How many notes were deleted", body = DeletedAll),
-        (status = 422, description = "`user_id` is missing or invalid", body = super::ErrorBody),
-        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
-        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
-        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+        (status = 400, description = "A parameter does not parse (`invalid_query`)", body = super::ErrorBody),
+        (status = 422, description = "A parameter is invalid (`invalid_request`, naming `field`)", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time (`request_timeout`)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
     ))]
 pub(super) async fn delete_all(
@@ -253,10 +289,12 @@ pub(super) struct DeletedAll {
     params(("id" = String, Path, description = "The note's id"), UserParam),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such note for this user", body = super::ErrorBody),
-        (status = 401, description = "A bearer token is needed", body = super::ErrorBody),
-        (status = 403, description = "The token does not allow this user", body = super::ErrorBody),
-        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time", body = super::ErrorBody,
+        (status = 400, description = "A parameter does not parse (`invalid_query`)", body = super::ErrorBody),
+        (status = 422, description = "A parameter is invalid (`invalid_request`, naming `field`)", body = super::ErrorBody),
+        (status = 404, description = "No such note for this user (`not_found`)", body = super::ErrorBody),
+        (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
+        (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
+        (status = 503, description = "The notes store is down (`notes_unavailable`) or the request ran out of time (`request_timeout`)", body = super::ErrorBody,
             headers(("Retry-After" = u64, description = "Whole seconds until a retry can succeed"))),
     ))]
 pub(super) async fn delete(

@@ -66,14 +66,34 @@ impl Modify for Security {
     }
 }
 
-/// The document, built once.
-pub fn document() -> &'static utoipa::openapi::OpenApi {
-    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(ApiDoc::openapi)
+/// The document for a server whose request bodies may be `max_body_bytes` long: a note's
+/// body is documented no longer than what surely fits (each character may take six bytes
+/// escaped in JSON), so a schema-valid request is never refused as too large.
+pub fn document(max_body_bytes: usize) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let fits = max_body_bytes.saturating_sub(1024) / 6;
+    let limit = fits.min(crate::notes::MAX_BODY_BYTES);
+    if let Some(components) = doc.components.as_mut() {
+        for name in ["CreateNote", "UpdateNote"] {
+            let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(schema))) =
+                components.schemas.get_mut(name)
+            else {
+                continue;
+            };
+            if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(body))) =
+                schema.properties.get_mut("body")
+            {
+                body.max_length = Some(limit);
+            }
+        }
+    }
+    doc
 }
 
-#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", security(()),
     responses((status = 200, description = "This document", body = Object)))]
-pub(super) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(document())
+pub(super) async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(document(state.max_body_bytes))
 }

@@ -68,6 +68,7 @@ pub(super) async fn status(
         (status = 401, description = "The admin token is missing or wrong", body = super::ErrorBody),
         (status = 403, description = "Operator controls are off (no BREAKWATER_ADMIN_TOKEN)", body = super::ErrorBody),
         (status = 404, description = "No breaker has this name", body = super::ErrorBody),
+        (status = 413, description = "The body is too large", body = super::ErrorBody),
         (status = 415, description = "Not `application/json`", body = super::ErrorBody),
         (status = 422, description = "Not one of forced_open, closed, disabled", body = super::ErrorBody),
     ))]
