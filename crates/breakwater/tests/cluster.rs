@@ -245,6 +245,29 @@ impl Cluster {
         assert_eq!(response.status(), 201);
     }
 
+    /// Whether every replica's LLM breaker is in `state`.
+    async fn all_in(&self, state: &str) -> bool {
+        for i in 0..self.replicas.len() {
+            if self.state(i).await != state {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Alice's one note, so that every question has an excerpt to fall back on.
+    async fn seed(&self) {
+        self.add_note(0, "Sourdough", "Feed the starter daily.")
+            .await;
+    }
+
+    /// The upstream fails every call; questions go round-robin until every replica is open.
+    async fn outage(&self) -> usize {
+        self.seed().await;
+        self.upstream.llm.set_fault(Fault::error(500));
+        self.fail_until_all_open().await
+    }
+
     /// Round-robin questions (each answered: the excerpts fall back) until every replica's
     /// circuit is open; returns how many questions it took.
     async fn fail_until_all_open(&self) -> usize {
@@ -253,13 +276,7 @@ impl Cluster {
                 .ask(asked % 3, &format!("starter question {asked}"))
                 .await;
             assert_eq!(response.status(), 200, "every question is answered");
-            let mut open = 0;
-            for i in 0..3 {
-                if self.state(i).await == "open" {
-                    open += 1;
-                }
-            }
-            if open == 3 {
+            if self.all_in("open").await {
                 return asked + 1;
             }
         }
@@ -272,9 +289,7 @@ async fn a_trip_on_one_replica_opens_every_replica_with_the_same_next_trial() {
     let Some(cluster) = Cluster::start(&[]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
+    cluster.seed().await;
     cluster.upstream.llm.set_fault(Fault::error(500));
     // Only replica 0 is asked: its five failures open everyone.
     for i in 0..THRESHOLD {
@@ -308,11 +323,7 @@ async fn an_outage_opens_every_replica_after_about_threshold_failures_in_total()
     let Some(cluster) = Cluster::start(&[]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
-    cluster.upstream.llm.set_fault(Fault::error(500));
-    let asked = cluster.fail_until_all_open().await;
+    let asked = cluster.outage().await;
     let calls = cluster.upstream.llm.calls();
     eprintln!("shared: {calls} failing upstream calls, {asked} questions, until all open");
     assert!(calls <= THRESHOLD + 2, "{calls} upstream calls");
@@ -323,11 +334,7 @@ async fn without_sharing_each_replica_needs_its_own_threshold() {
     let Some(cluster) = Cluster::start(&[("CIRCUIT_BREAKER_SHARED", "false")]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
-    cluster.upstream.llm.set_fault(Fault::error(500));
-    cluster.fail_until_all_open().await;
+    cluster.outage().await;
     let calls = cluster.upstream.llm.calls();
     eprintln!("per replica: {calls} failing upstream calls until all open");
     assert_eq!(calls, 3 * THRESHOLD);
@@ -338,11 +345,7 @@ async fn one_trial_cluster_wide_with_ten_concurrent_requests_on_each_replica() {
     let Some(cluster) = Cluster::start(&[]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
-    cluster.upstream.llm.set_fault(Fault::error(500));
-    cluster.fail_until_all_open().await;
+    cluster.outage().await;
     // The upstream is back, slow enough that every request arrives during the trial.
     cluster
         .upstream
@@ -374,9 +377,7 @@ async fn one_trial_cluster_wide_with_ten_concurrent_requests_on_each_replica() {
     );
     cluster
         .until("the successful trial closes every replica", || async {
-            cluster.state(0).await == "closed"
-                && cluster.state(1).await == "closed"
-                && cluster.state(2).await == "closed"
+            cluster.all_in("closed").await
         })
         .await;
 }
@@ -411,9 +412,7 @@ async fn redis_gone_fails_no_request_and_replicas_rejoin_when_it_is_back() {
     let Some(cluster) = Cluster::start(&[]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
+    cluster.seed().await;
     for i in 0..6 {
         assert_eq!(
             cluster.ask(i % 3, &format!("starter {i}")).await.status(),
@@ -457,11 +456,7 @@ async fn a_late_or_repeated_message_never_moves_a_newer_state() {
     let Some(cluster) = Cluster::start(&[]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
-    cluster.upstream.llm.set_fault(Fault::error(500));
-    cluster.fail_until_all_open().await;
+    cluster.outage().await;
     let client = redis::Client::open(cluster.redis.url()).expect("client");
     let mut connection = client
         .get_multiplexed_async_connection()
@@ -536,9 +531,7 @@ async fn isolated_failures_under_concurrent_load_do_not_open_the_cluster() {
     let Some(cluster) = Cluster::start(&[]).await else {
         return;
     };
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
+    cluster.seed().await;
     // 5 % of calls fail, as slowly as the others answer; 30 requests always in flight.
     cluster.upstream.llm.set_fault(
         Fault::error(500)
@@ -598,25 +591,19 @@ async fn an_operators_change_on_one_replica_reaches_every_replica() {
     ] {
         set(replica, state).await;
         cluster
-            .until(&format!("every replica is {state}"), || async {
-                let mut all = true;
-                for i in 0..3 {
-                    all &= cluster.state(i).await == state;
-                }
-                all
+            .until(&format!("every replica is {state}"), || {
+                cluster.all_in(state)
             })
             .await;
     }
     // Forced open holds against the cluster's own trips and trials.
     set(1, "forced_open").await;
     cluster
-        .until("every replica is forced open", || async {
-            cluster.state(0).await == "forced_open" && cluster.state(2).await == "forced_open"
+        .until("every replica is forced open", || {
+            cluster.all_in("forced_open")
         })
         .await;
-    cluster
-        .add_note(0, "Sourdough", "Feed the starter daily.")
-        .await;
+    cluster.seed().await;
     for i in 0..6 {
         assert_eq!(
             cluster.ask(i % 3, &format!("starter {i}")).await.status(),
