@@ -4,7 +4,8 @@
 # deadline, the open circuit makes no calls but its trials, and memory and descriptors stay
 # flat; see bench/README.md ("Chaos soak").
 #
-#   bench/soak.sh [--quick] [OUT_DIR]      (--quick: 3 minutes)
+#   bench/soak.sh [--quick] [OUT_DIR]      (--quick: 3 minutes; too short to judge memory
+#                                           and descriptors, which it reports unjudged)
 #
 # Installs wrk and redis-server from Debian and matplotlib in bench/.venv when missing.
 # Bounded in time; stops everything it started. Exits non-zero if an invariant fails.

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +17,7 @@ from pathlib import Path
 
 from . import corpus, plot, profile, rawdata, report, retrieval
 from .analyze import analyze
-from .procs import Binaries, ingest, start_fake_llm
+from .procs import Binaries, ingest, provenance, start_fake_llm
 from .runner import Bench, RunResult, run
 from .scenarios import QUICK, Settings, all_scenarios
 
@@ -37,7 +34,7 @@ def main() -> int:
         settings = QUICK if args.quick else Settings()
         raw.mkdir(parents=True, exist_ok=True)
         rawdata.save_settings(raw, settings)
-        info = context(args)
+        info = provenance(args.command)
         (raw / "context.json").write_text(json.dumps(info, indent=2))
         runs = run_everything(args, settings, out_dir)
     finish(out_dir, settings, runs, info)
@@ -134,26 +131,6 @@ def run_all(bench: Bench, s: Settings, only: str) -> list[RunResult]:
             f"p99 {a['p99_ms'] or 0:9.2f} ms  200 {a['answered_200_pct']:5.1f}%  "
             f"503 {a['status_503']:5d}  upstream {a['upstream_calls']}")
     return runs
-
-
-def context(args: argparse.Namespace) -> dict:
-    def sh(*argv: str) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
-    if sh("git", "status", "--porcelain", "--", "crates"):
-        commit += " (crates/ modified)"
-    wrk = sh("wrk", "--version").splitlines()
-    return {"command": args.command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "commit": commit, "machine": f"{os.cpu_count()} cores, {cpu}",
-            "tool": f"{wrk[0].split(' [')[0] if wrk else 'wrk'} + wrk/paced.lua "
-                    "(open-loop pacing, one record per response)"}
 
 
 def log(message: str) -> None:

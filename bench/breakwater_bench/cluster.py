@@ -15,7 +15,6 @@ Everything it starts (replicas, nginx, Redis, fake-llm, the database) it stops o
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import signal
@@ -29,8 +28,8 @@ from pathlib import Path
 
 from . import corpus
 from .load import Load, LoadRun
-from .procs import HOST, Process, clean_env, free_port, get_json, request, reset_fake, \
-    set_fault, start, start_fake_llm, Binaries
+from .procs import HOST, Binaries, Process, bench_args, clean_env, free_port, get_json, \
+    provenance, request, reset_fake, set_fault, start, start_fake_llm
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLICAS = 3
@@ -293,17 +292,12 @@ def kill_run(stack: Stack, bodies: dict[str, Path], out: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="breakwater_bench.cluster", description=__doc__)
-    ap.add_argument("out_dir")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--bin-dir", default="target/release")
-    ap.add_argument("--command", default="bench/cluster-outage.sh")
-    args = ap.parse_args()
+    args = bench_args("breakwater_bench.cluster", __doc__, "bench/cluster-outage.sh")
+    info = provenance(args.command)
     plan = QUICK if args.quick else Plan()
     out = Path(args.out_dir).resolve()
     (out / "raw").mkdir(parents=True, exist_ok=True)
-    bins = Binaries(Path(args.bin_dir) / "breakwater", Path(args.bin_dir) / "fake-llm")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    bins = Binaries.in_dir(args.bin_dir)
     with tempfile.TemporaryDirectory(prefix="breakwater-cluster-bench-") as tmp:
         work = Path(tmp)
         users = [f"u{i:02d}" for i in range(plan.users)]
@@ -328,10 +322,7 @@ def main() -> int:
             log(f"  failed at nginx {k['failed_at_nginx']}, notes lost {k['notes_lost']} "
                 f"of {k['notes_acknowledged']}")
     results["plan"] = plan.__dict__
-    results["command"] = args.command
-    results["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                       capture_output=True, text=True).stdout.strip()
+    results.update(info)
     (out / "cluster.json").write_text(json.dumps(results, indent=2))
     (out / "report.md").write_text(report(results, plan))
     log(f"report: {out / 'report.md'}")

@@ -3,12 +3,15 @@ helpers to talk to them. Every process is started here and stopped here, by pid.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +105,47 @@ def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int)
 class Binaries:
     breakwater: Path
     fake_llm: Path
+
+    @classmethod
+    def in_dir(cls, bin_dir: str | Path) -> Binaries:
+        d = Path(bin_dir).resolve()
+        return cls(d / "breakwater", d / "fake-llm")
+
+
+def bench_args(prog: str, description: str | None, command: str) -> argparse.Namespace:
+    """The arguments every bench/ entry point takes: OUT_DIR, --quick, --bin-dir, --command.
+    Also makes SIGTERM (from `timeout` or a shell's trap) unwind through `finally` blocks."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("out_dir")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--bin-dir", default="target/release")
+    p.add_argument("--command", default=command)
+    args = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return args
+
+
+def provenance(command: str) -> dict:
+    """What a run's figures come from: the command, the date, the commit the binaries were
+    built from (read when the run starts, so later commits do not relabel it) and the
+    machine."""
+    def sh(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
+    if sh("git", "status", "--porcelain", "--", "crates"):
+        commit += " (crates/ modified)"
+    wrk = sh("wrk", "--version").splitlines()
+    return {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "commit": commit, "machine": f"{os.cpu_count()} cores, {cpu}",
+            "tool": f"{wrk[0].split(' [')[0] if wrk else 'wrk'} + wrk/paced.lua "
+                    "(open-loop pacing, one record per response)"}
 
 
 @dataclass

@@ -17,7 +17,6 @@ Invariants over the whole run, in OUT_DIR/soak.md and soak.json, with soak.png:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -34,8 +33,8 @@ from pathlib import Path
 from . import corpus
 from . import monitor as mon
 from .load import Load, LoadRun
-from .procs import HOST, Binaries, ServerConfig, free_port, ingest, reset_fake, set_fault, \
-    start_breakwater, start_fake_llm
+from .procs import HOST, Binaries, ServerConfig, bench_args, free_port, ingest, provenance, \
+    reset_fake, set_fault, start_breakwater, start_fake_llm
 
 REQUEST_TIMEOUT_S = 10.0
 
@@ -133,23 +132,16 @@ class Resources(threading.Thread):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="breakwater_bench.soak", description=__doc__)
-    ap.add_argument("out_dir")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--bin-dir", default="target/release")
-    ap.add_argument("--command", default="bench/soak.sh")
-    args = ap.parse_args()
+    args = bench_args("breakwater_bench.soak", __doc__, "bench/soak.sh")
+    info = provenance(args.command)
     plan = QUICK if args.quick else Plan()
     out = Path(args.out_dir).resolve()
     (out / "raw").mkdir(parents=True, exist_ok=True)
-    bins = Binaries(Path(args.bin_dir) / "breakwater", Path(args.bin_dir) / "fake-llm")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    bins = Binaries.in_dir(args.bin_dir)
     with tempfile.TemporaryDirectory(prefix="breakwater-soak-") as tmp:
         work = Path(tmp)
         result = run(plan, bins, work, out)
-    result.update(command=args.command, date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                  commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                        capture_output=True, text=True).stdout.strip())
+    result.update(info)
     (out / "soak.json").write_text(json.dumps(result, indent=2))
     (out / "soak.md").write_text(report(result, plan))
     log(f"report: {out / 'soak.md'}")
@@ -239,15 +231,18 @@ def check(plan: Plan, out: Path, samples: list[mon.Sample],
         return (last - first) / first if first else None
 
     rss_growth, fd_growth = growth(1), growth(2)
+    long_enough = plan.seconds >= 900
     invariants = {
         "every response 200, or 503 with Retry-After": not bad,
         f"no request outlives its deadline ({REQUEST_TIMEOUT_S:.0f} s + 0.5 s)":
             longest_s <= REQUEST_TIMEOUT_S + 0.5,
         "upstream calls while open ≤ trials": calls_while_open <= trials,
+        # A few minutes hold one or two faults' swings (connections to a slow upstream)
+        # and the caches' fill-up: too short to tell a leak, so not judged.
         "resident memory grows < 10 % after warm-up":
-            rss_growth is not None and rss_growth < 0.10,
+            None if long_enough is False else rss_growth is not None and rss_growth < 0.10,
         "open descriptors grow < 10 % after warm-up":
-            fd_growth is not None and fd_growth < 0.10,
+            None if long_enough is False else fd_growth is not None and fd_growth < 0.10,
     }
     picture(out / "soak.png", rows, samples, res, chaos, t0)
     return {
@@ -258,7 +253,7 @@ def check(plan: Plan, out: Path, samples: list[mon.Sample],
         "rss_growth": rss_growth, "fds_first_last": [after[0][2], after[-1][2]] if after else None,
         "fd_growth": fd_growth, "faults": len(chaos.faults), "redis_pauses": len(chaos.pauses),
         "fault_timeline": chaos.faults, "invariants": invariants,
-        "all_hold": all(invariants.values()),
+        "all_hold": all(v is not False for v in invariants.values()),
     }
 
 
@@ -323,7 +318,8 @@ def report(r: dict, plan: Plan) -> str:
              f"`{r['command']}` at commit {r['commit']}, {r['date']}. {r['faults']} upstream "
              f"faults, {r['redis_pauses']} Redis pauses, {r['responses']:,} responses "
              f"({r['statuses']}).", "", "| invariant | holds |", "| --- | --- |"]
-    lines += [f"| {k} | {'yes' if v else '**no**'} |" for k, v in r["invariants"].items()]
+    verdict = {True: "yes", False: "**no**", None: "not judged (run too short)"}
+    lines += [f"| {k} | {verdict[v]} |" for k, v in r["invariants"].items()]
     lines += ["", f"Longest request {r['longest_request_s']} s; upstream calls while open "
               f"{r['calls_while_open']} for {r['trials']} trials; RSS {r['rss_kib_first_last']} "
               f"KiB (growth {pct(r['rss_growth'])}); descriptors {r['fds_first_last']} "
