@@ -735,26 +735,23 @@ impl Machine {
     /// Opens the circuit for exactly `open_for`, from whatever state it is in: the state
     /// another replica decided, applied here.
     pub(crate) fn open_shared(&self, open_for: Duration) {
-        loop {
-            let current = Word(self.word.load(Acquire));
-            let to = (State::Open, Transition::Shared);
-            if self
-                .transition(current, to, 0, OpenTime::Exactly(open_for))
-                .is_some()
-            {
-                return;
-            }
-        }
+        self.force_for(
+            (State::Open, Transition::Shared),
+            OpenTime::Exactly(open_for),
+        );
     }
 
     /// An operator's transition: from whatever state the circuit is in.
     pub(crate) fn force(&self, to: State, reason: Transition) {
+        self.force_for((to, reason), OpenTime::Policy(None));
+    }
+
+    /// Moves to `to` from whatever state the circuit is in, retrying past concurrent
+    /// transitions.
+    fn force_for(&self, to: (State, Transition), open_time: OpenTime) {
         loop {
             let current = Word(self.word.load(Acquire));
-            if self
-                .transition(current, (to, reason), 0, OpenTime::Policy(None))
-                .is_some()
-            {
+            if self.transition(current, to, 0, open_time).is_some() {
                 return;
             }
         }
