@@ -144,8 +144,12 @@ pub struct AskArgs {
     pub max_sources: Option<usize>,
 
     /// Print the answer as JSON, like the HTTP API
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stream")]
     pub json: bool,
+
+    /// Print the answer as it is written (the default when stdout is a terminal)
+    #[arg(long)]
+    pub stream: bool,
 }
 
 /// `breakwater status`: asks a running server for its breakers.

@@ -10,7 +10,9 @@
 //! | `breakwater_circuit_breaker_transitions_total` | `breaker`, `to`, `reason` | state changes |
 //! | `breakwater_circuit_breaker_retry_after_seconds` | `breaker` | time until the next trial |
 //! | `breakwater_answers_total` | `source` | `llm`, `cache`, `stale_cache`, `excerpts`, `unavailable` |
-//! | `breakwater_llm_request_duration_seconds` | `outcome` | upstream call latency |
+//! | `breakwater_llm_request_duration_seconds` | `outcome` | upstream call latency (a stream's: until its end) |
+//! | `breakwater_llm_first_token_seconds` | | a stream's time to its first piece of answer |
+//! | `breakwater_streams_total` | `outcome` | streamed answers: `complete`, `fallback` (the LLM failed mid-stream), `error`, `client_left` |
 //! | `breakwater_http_request_duration_seconds` | `method`, `route`, `status` | request latency |
 
 use std::sync::OnceLock;
@@ -101,6 +103,16 @@ pub fn record_answer(source: &'static str) {
 /// Times one upstream LLM call.
 pub fn record_llm(outcome: &'static str, seconds: f64) {
     histogram!("breakwater_llm_request_duration_seconds", "outcome" => outcome).record(seconds);
+}
+
+/// Times a stream's first piece of answer, from the call's start.
+pub fn record_first_token(seconds: f64) {
+    histogram!("breakwater_llm_first_token_seconds").record(seconds);
+}
+
+/// Counts a streamed answer that got under way by how it ended.
+pub fn record_stream(outcome: &'static str) {
+    counter!("breakwater_streams_total", "outcome" => outcome).increment(1);
 }
 
 /// Counts a connection closed on arrival because the connection cap and its overflow lane

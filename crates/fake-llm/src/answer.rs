@@ -49,6 +49,9 @@ pub(crate) struct TextRequest {
     pub(crate) inputs: String,
     /// Generation parameters; must be an object when present, otherwise unused.
     pub(crate) parameters: Option<Map<String, Value>>,
+    /// Stream the answer as TGI does.
+    #[serde(default)]
+    pub(crate) stream: bool,
 }
 
 impl MessageContent {

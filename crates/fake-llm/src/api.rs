@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::fault::FaultMode;
 use crate::server::AppState;
 use crate::state::{Admission, CallKind};
+use crate::stream::{self, Protocol};
 
 /// What a `malformed` fault sends: the start of a chat completion, cut off.
 const TRUNCATED_JSON: &str = r#"{"choices": ["#;
@@ -62,12 +63,6 @@ async fn answer_chat(state: &AppState, body: &[u8]) -> Result<Response, ApiError
             "messages must not be empty".to_owned(),
         ));
     }
-    if request.stream {
-        // Streaming is not faked: refusing loudly beats answering in the wrong format.
-        return Err(ApiError::InvalidRequest(
-            "stream=true is not supported by fake-llm".to_owned(),
-        ));
-    }
     tracing::trace!(
         model = %request.model,
         max_tokens = ?request.max_tokens,
@@ -77,6 +72,22 @@ async fn answer_chat(state: &AppState, body: &[u8]) -> Result<Response, ApiError
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
+    if request.stream {
+        let protocol = Protocol::Chat {
+            id: format!("chatcmpl-fake-{}", admission.number),
+            model: request.model.clone(),
+            created,
+        };
+        let answer = answer::grounded_answer(&request.prompt());
+        let stream = admission.fault.stream.clone();
+        return Ok(stream::respond(
+            &state.llm,
+            state.shutdown.clone(),
+            protocol,
+            answer,
+            stream,
+        ));
+    }
     Ok(Json(answer::chat_completion(&request, admission.number, created)).into_response())
 }
 
@@ -93,6 +104,17 @@ async fn answer_text(state: &AppState, model: &str, body: &[u8]) -> Result<Respo
     }
     let request: TextRequest = parse(body)?;
     tracing::trace!(parameters = ?request.parameters, "text request");
+    if request.stream {
+        let answer = answer::grounded_answer(&request.inputs);
+        let stream = admission.fault.stream.clone();
+        return Ok(stream::respond(
+            &state.llm,
+            state.shutdown.clone(),
+            Protocol::Text,
+            answer,
+            stream,
+        ));
+    }
     Ok(Json(answer::text_generation(&request)).into_response())
 }
 

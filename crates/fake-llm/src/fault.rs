@@ -39,6 +39,91 @@ pub struct Fault {
     /// When set, an injected failure looks like HF's model-loading error:
     /// `{"error":"Model is currently loading","estimated_time":x}`.
     pub estimated_time: Option<f64>,
+    /// What a streamed answer (`"stream": true`) does once it has begun.
+    pub stream: StreamFault,
+}
+
+/// How a streamed answer behaves after its headers: the pieces it sends, the delay between
+/// them, and what goes wrong after `after_chunks` of them.
+///
+/// ```
+/// use fake_llm::{Fault, StreamMode};
+///
+/// let fault: Fault = serde_json::from_str(r#"{"stream":{"mode":"cut","after_chunks":2}}"#)?;
+/// assert_eq!(fault.stream.mode, StreamMode::Cut);
+/// assert_eq!(fault.stream.chunk_delay_ms, 0);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamFault {
+    /// What happens after `after_chunks` pieces.
+    pub mode: StreamMode,
+    /// Pieces of the answer sent before the fault strikes (default 3).
+    pub after_chunks: u32,
+    /// Delay between two pieces, in milliseconds (a slow "drip"; 0 = none).
+    pub chunk_delay_ms: u64,
+    /// Split the answer into this many pieces (default: one per word).
+    pub chunks: Option<u32>,
+}
+
+/// The behaviour selected by [`StreamFault::mode`].
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamMode {
+    /// The whole answer, then the end marker.
+    #[default]
+    Ok,
+    /// The connection is cut (aborted, no end of body) after `after_chunks` pieces.
+    Cut,
+    /// Nothing more after `after_chunks` pieces: the stream stays open, silent.
+    Stall,
+    /// An event whose data is truncated JSON after `after_chunks` pieces.
+    Malformed,
+    /// The whole answer, then a clean end of body without the end marker.
+    NoEnd,
+    /// An error object in the stream after `after_chunks` pieces.
+    Error,
+}
+
+impl Default for StreamFault {
+    fn default() -> Self {
+        Self {
+            mode: StreamMode::Ok,
+            after_chunks: 3,
+            chunk_delay_ms: 0,
+            chunks: None,
+        }
+    }
+}
+
+impl StreamFault {
+    /// A stream that breaks as `mode` says after `after_chunks` pieces.
+    pub fn new(mode: StreamMode, after_chunks: u32) -> Self {
+        Self {
+            mode,
+            after_chunks,
+            ..Self::default()
+        }
+    }
+
+    /// This stream, with `delay_ms` between pieces.
+    #[must_use]
+    pub fn with_chunk_delay_ms(self, chunk_delay_ms: u64) -> Self {
+        Self {
+            chunk_delay_ms,
+            ..self
+        }
+    }
+
+    /// This stream, with the answer split into `chunks` pieces.
+    #[must_use]
+    pub fn with_chunks(self, chunks: u32) -> Self {
+        Self {
+            chunks: Some(chunks),
+            ..self
+        }
+    }
 }
 
 /// The behaviour selected by [`Fault::mode`].
@@ -73,6 +158,7 @@ impl Default for Fault {
             failure_rate: 1.0,
             retry_after_seconds: None,
             estimated_time: None,
+            stream: StreamFault::default(),
         }
     }
 }
@@ -104,6 +190,14 @@ impl Fault {
     pub fn malformed() -> Self {
         Self {
             mode: FaultMode::Malformed,
+            ..Self::default()
+        }
+    }
+
+    /// A healthy upstream whose streamed answers behave as `stream` says.
+    pub fn streaming(stream: StreamFault) -> Self {
+        Self {
+            stream,
             ..Self::default()
         }
     }
@@ -165,6 +259,9 @@ impl Fault {
             return invalid(format!(
                 "estimated_time must be a finite number of seconds >= 0, got {t}"
             ));
+        }
+        if self.stream.chunks == Some(0) {
+            return invalid("stream.chunks must be at least 1".to_owned());
         }
         Ok(())
     }

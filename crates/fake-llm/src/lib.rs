@@ -2,8 +2,9 @@
 //!
 //! [`FakeLlm`] answers OpenAI-style chat completions (`POST /v1/chat/completions`) and HF
 //! text generation (`POST /hf-inference/models/{model}`, `POST /models/{model}`) with a
-//! deterministic answer that quotes the prompt. Its [`Fault`] — errors, latency, hangs,
-//! broken JSON — can be switched at run time, from code or over `PUT /admin/fault`, so
+//! deterministic answer that quotes the prompt, whole or streamed (`"stream": true`: SSE in
+//! OpenAI's chunk format, or TGI's token format). Its [`Fault`] — errors, latency, hangs,
+//! broken JSON, streams cut, stalled, dripping or broken after N pieces — can be switched at run time, from code or over `PUT /admin/fault`, so
 //! tests, benchmarks and demos can take the upstream down and bring it back.
 //!
 //! ```no_run
@@ -29,7 +30,8 @@ mod error;
 mod fault;
 mod server;
 mod state;
+mod stream;
 
-pub use fault::{Fault, FaultMode, InvalidFault};
+pub use fault::{Fault, FaultMode, InvalidFault, StreamFault, StreamMode};
 pub use server::RunningFakeLlm;
 pub use state::{FakeLlm, Stats};

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use fake_llm::{FakeLlm, Fault, FaultMode};
+use fake_llm::{FakeLlm, Fault, FaultMode, StreamFault, StreamMode};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -35,6 +35,41 @@ struct Args {
     /// Send HF's model-loading body with this `estimated_time` (seconds).
     #[arg(long)]
     estimated_time: Option<f64>,
+    /// What a streamed answer does after `--stream-after` pieces.
+    #[arg(long, value_enum, default_value_t = Stream::Ok)]
+    stream: Stream,
+    /// Pieces of a streamed answer sent before its fault.
+    #[arg(long, default_value_t = 3)]
+    stream_after: u32,
+    /// Delay between the pieces of a streamed answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    chunk_delay_ms: u64,
+    /// Split streamed answers into this many pieces (default: one per word).
+    #[arg(long)]
+    chunks: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Stream {
+    Ok,
+    Cut,
+    Stall,
+    Malformed,
+    NoEnd,
+    Error,
+}
+
+impl From<Stream> for StreamMode {
+    fn from(mode: Stream) -> Self {
+        match mode {
+            Stream::Ok => Self::Ok,
+            Stream::Cut => Self::Cut,
+            Stream::Stall => Self::Stall,
+            Stream::Malformed => Self::Malformed,
+            Stream::NoEnd => Self::NoEnd,
+            Stream::Error => Self::Error,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -65,6 +100,12 @@ impl Args {
             failure_rate: self.failure_rate,
             retry_after_seconds: self.retry_after_seconds,
             estimated_time: self.estimated_time,
+            stream: StreamFault {
+                mode: self.stream.into(),
+                after_chunks: self.stream_after,
+                chunk_delay_ms: self.chunk_delay_ms,
+                chunks: self.chunks,
+            },
         }
     }
 }

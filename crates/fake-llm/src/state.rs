@@ -27,6 +27,13 @@ pub struct Stats {
     pub text_calls: u64,
     /// Calls that got a fault instead of an answer (injected error, hang or malformed body).
     pub failures_injected: u64,
+    /// Streamed answers begun (their headers sent).
+    pub streams: u64,
+    /// Streamed answers sent to their last event (whatever their stream fault).
+    pub streams_finished: u64,
+    /// Streamed answers whose client went away before the last event: the disconnect as
+    /// the upstream sees it.
+    pub streams_dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +44,9 @@ struct Shared {
     chat_calls: AtomicU64,
     text_calls: AtomicU64,
     failures_injected: AtomicU64,
+    streams: AtomicU64,
+    streams_finished: AtomicU64,
+    streams_dropped: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +121,9 @@ impl FakeLlm {
             chat_calls: s.chat_calls.load(Ordering::Relaxed),
             text_calls: s.text_calls.load(Ordering::Relaxed),
             failures_injected: s.failures_injected.load(Ordering::Relaxed),
+            streams: s.streams.load(Ordering::Relaxed),
+            streams_finished: s.streams_finished.load(Ordering::Relaxed),
+            streams_dropped: s.streams_dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -123,6 +136,9 @@ impl FakeLlm {
             &self.shared.chat_calls,
             &self.shared.text_calls,
             &self.shared.failures_injected,
+            &self.shared.streams,
+            &self.shared.streams_finished,
+            &self.shared.streams_dropped,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -166,6 +182,15 @@ impl FakeLlm {
         }
     }
 
+    /// Counts a stream as begun; the guard counts how it ends.
+    pub(crate) fn stream_begun(&self) -> StreamEnd {
+        self.shared.streams.fetch_add(1, Ordering::Relaxed);
+        StreamEnd {
+            llm: self.clone(),
+            finished: false,
+        }
+    }
+
     fn lock_fault(&self) -> MutexGuard<'_, FaultState> {
         // No code path panics while holding the lock, and the state is valid after any
         // partial update anyway, so a poisoned lock is safe to keep using.
@@ -173,5 +198,30 @@ impl FakeLlm {
             .fault
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Counts a stream's end when dropped: finished if marked so, else dropped by its client.
+#[derive(Debug)]
+pub(crate) struct StreamEnd {
+    llm: FakeLlm,
+    finished: bool,
+}
+
+impl StreamEnd {
+    /// The stream sent its last event.
+    pub(crate) fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for StreamEnd {
+    fn drop(&mut self) {
+        let counter = if self.finished {
+            &self.llm.shared.streams_finished
+        } else {
+            &self.llm.shared.streams_dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -14,6 +14,7 @@
 
 mod answer;
 mod error;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use tracing::Instrument;
 pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
 use error::Unanswered;
 pub use error::{AssistantBuildError, AssistantError};
+pub use stream::{AnswerStream, StreamEvent};
 
 use crate::cache::{AnswerCache, CacheKey, CachedAnswer, RedisCache};
 use crate::cluster::{SharedBreaker, SharedSettings};
@@ -58,6 +60,25 @@ struct Inner {
     cache: AnswerCache,
     model: String,
     top_k: usize,
+    /// A stream with no first piece by then is a failure.
+    first_token_timeout: Duration,
+    /// A longer gap between a stream's pieces is a failure.
+    stream_idle_timeout: Duration,
+    /// One request's whole budget (a stream's too).
+    request_timeout: Duration,
+}
+
+/// What the pipeline produced: a whole answer, or a stream whose first piece is in.
+enum Reply {
+    Whole(Answer),
+    Live(Box<stream::Live>),
+}
+
+/// The excerpts for the `excerpts` fallback: already retrieved, or to retrieve if the
+/// stale answer does not serve (an open circuit skips the search until then).
+enum Retrieval<'a> {
+    Done(Vec<Excerpt>),
+    Later { query: &'a str, wanted: usize },
 }
 
 impl Assistant {
@@ -108,6 +129,7 @@ impl Assistant {
                 &config.llm,
                 token,
                 settings.call_timeout + CLIENT_TIMEOUT_SLACK,
+                config.server.request_timeout + CLIENT_TIMEOUT_SLACK,
             )?),
             None => None,
         };
@@ -121,6 +143,12 @@ impl Assistant {
                 cache,
                 model: config.llm.model.clone(),
                 top_k: config.notes.top_k,
+                first_token_timeout: config
+                    .llm
+                    .first_token_timeout
+                    .unwrap_or(settings.call_timeout),
+                stream_idle_timeout: config.llm.stream_idle_timeout,
+                request_timeout: config.server.request_timeout,
             }),
         })
     }
@@ -144,10 +172,25 @@ impl Assistant {
     pub async fn answer(&self, question: Question) -> Result<Answer, AssistantError> {
         let span =
             tracing::info_span!("answer", user = %question.user, source = tracing::field::Empty);
-        self.answer_in_span(question).instrument(span).await
+        match self.reply(question, false).instrument(span).await? {
+            Reply::Whole(answer) => Ok(answer),
+            Reply::Live(_) => unreachable!("a whole answer was asked for"),
+        }
     }
 
-    async fn answer_in_span(&self, question: Question) -> Result<Answer, AssistantError> {
+    /// Answers `question` as a stream of events (see [`StreamEvent`]). Returns once the
+    /// first piece of the answer is in: an LLM that fails before its first token falls
+    /// back as [`Self::answer`] does, and with nothing to give this is the same error.
+    pub async fn answer_stream(&self, question: Question) -> Result<AnswerStream, AssistantError> {
+        let span =
+            tracing::info_span!("answer", user = %question.user, source = tracing::field::Empty);
+        match self.reply(question, true).instrument(span.clone()).await? {
+            Reply::Whole(answer) => Ok(stream::whole(answer)),
+            Reply::Live(live) => Ok(span.in_scope(|| live.into_events())),
+        }
+    }
+
+    async fn reply(&self, question: Question, streamed: bool) -> Result<Reply, AssistantError> {
         let started = Instant::now();
         let (query, k) = validate(&question, self.inner.top_k)?;
         let user = &question.user;
@@ -155,7 +198,8 @@ impl Assistant {
         let generation = match self.inner.notes.generation(user).await {
             Ok(generation) => generation,
             Err(err @ NotesError::Unavailable { .. }) => {
-                return self.without_notes(user, query, k, err, started).await;
+                let answer = self.without_notes(user, query, k, err, started).await?;
+                return Ok(Reply::Whole(answer));
             }
             Err(err) => return Err(err.into()),
         };
@@ -165,33 +209,66 @@ impl Assistant {
             .await;
         let key = CacheKey::new(user, query, &self.inner.model, generation);
         if let Some(hit) = self.inner.cache.fresh(&key).await {
-            return Ok(self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started));
+            let answer = self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started);
+            return Ok(Reply::Whole(answer));
         }
         // The prompt always rests on the configured top-k, so a cached answer does not
         // depend on how many sources a request asks to see; `k` only trims the sources.
         let wanted = self.inner.top_k.max(k);
-        let (why, excerpts) = match self.ask_permission().await {
-            Err(why) => {
-                // The LLM will not be asked: a stale answer needs no search either.
-                if let Some(answer) = self.stale(&key, user, &why, k, started).await {
-                    return Ok(answer);
-                }
-                (why, self.retrieve(user, query, wanted).await?.excerpts)
-            }
+        let (why, retrieval) = match self.ask_permission().await {
+            // The LLM will not be asked: a stale answer needs no search either.
+            Err(why) => (why, Retrieval::Later { query, wanted }),
             Ok(permit) => {
                 let retrieved = self.retrieve(user, query, wanted).await?;
-                match self.generate(permit, query, &retrieved, user).await {
-                    Ok(text) => {
-                        let excerpts = &retrieved.excerpts;
-                        return Ok(self.respond(AnswerSource::Llm, &text, excerpts, k, started));
-                    }
-                    Err(why) => {
-                        if let Some(answer) = self.stale(&key, user, &why, k, started).await {
-                            return Ok(answer);
-                        }
-                        (why, retrieved.excerpts)
-                    }
+                let asked = if streamed {
+                    self.start_stream(permit, query, retrieved, &key, user, k, started)
+                        .await
+                        .map(|live| Reply::Live(Box::new(live)))
+                } else {
+                    self.generate(permit, query, &retrieved, user)
+                        .await
+                        .map(|text| {
+                            let excerpts = &retrieved.excerpts;
+                            Reply::Whole(self.respond(
+                                AnswerSource::Llm,
+                                &text,
+                                excerpts,
+                                k,
+                                started,
+                            ))
+                        })
+                        .map_err(|why| (why, retrieved.excerpts))
+                };
+                match asked {
+                    Ok(reply) => return Ok(reply),
+                    Err((why, excerpts)) => (why, Retrieval::Done(excerpts)),
                 }
+            }
+        };
+        let answer = self
+            .fall_back(&key, user, &why, retrieval, k, started)
+            .await?;
+        Ok(Reply::Whole(answer))
+    }
+
+    /// The fallback chain past the LLM, top to bottom: the latest cached answer to this
+    /// question (`stale_cache`), the top excerpts (`excerpts`), else the `503`.
+    async fn fall_back(
+        &self,
+        key: &CacheKey,
+        user: &UserId,
+        why: &Unanswered,
+        retrieval: Retrieval<'_>,
+        k: usize,
+        started: Instant,
+    ) -> Result<Answer, AssistantError> {
+        if let Some(answer) = self.stale(key, user, why, k, started).await {
+            return Ok(answer);
+        }
+        let excerpts = match retrieval {
+            Retrieval::Done(excerpts) => excerpts,
+            Retrieval::Later { query, wanted } => {
+                self.retrieve(user, query, wanted).await?.excerpts
             }
         };
         let top = &excerpts[..excerpts.len().min(FALLBACK_EXCERPTS)];
@@ -201,7 +278,7 @@ impl Assistant {
         }
         metrics::record_answer("unavailable");
         tracing::Span::current().record("source", "unavailable");
-        Err(self.unavailable(&why))
+        Err(self.unavailable(why))
     }
 
     /// Leave to call the LLM, or why not (no LLM configured, or the circuit refuses).
@@ -313,7 +390,71 @@ impl Assistant {
         Ok(self.inner.notes.search(user, query, k).await?)
     }
 
-    /// Asks the LLM through the breaker.
+    /// Opens a stream from the LLM under the breaker's permit and waits for its first
+    /// piece (within the first-token deadline). A failure before then is recorded and
+    /// handed back with the excerpts, for the fallback chain.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the request's parts, passed on to the stream"
+    )]
+    async fn start_stream(
+        &self,
+        permit: OwnedPermit,
+        query: &str,
+        retrieved: SearchResult,
+        key: &CacheKey,
+        user: &UserId,
+        k: usize,
+        started: Instant,
+    ) -> Result<stream::Live, (Unanswered, Vec<Excerpt>)> {
+        let Some(llm) = self.inner.llm.clone() else {
+            return Err((Unanswered::NoLlm, retrieved.excerpts));
+        };
+        let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
+        let prompt = Prompt::grounded(query, grounding);
+        let limit = self.inner.first_token_timeout;
+        let call_started = Instant::now();
+        let opened = tokio::time::timeout(limit, async {
+            let mut tokens = llm.stream(&prompt).await?;
+            let first = tokens.next().await?;
+            if first.end && first.text.trim().is_empty() {
+                return Err(LlmError::Malformed("empty answer".to_owned()));
+            }
+            Ok((tokens, first))
+        })
+        .await
+        .unwrap_or(Err(LlmError::FirstTokenLate(limit)));
+        let seconds = call_started.elapsed().as_secs_f64();
+        match opened {
+            Ok((tokens, first)) => {
+                metrics::record_first_token(seconds);
+                Ok(stream::Live {
+                    assistant: self.clone(),
+                    permit,
+                    tokens,
+                    first,
+                    retrieved,
+                    key: *key,
+                    user: user.clone(),
+                    k,
+                    started,
+                    call_started,
+                    deadline: tokio::time::Instant::from_std(started + self.inner.request_timeout),
+                })
+            }
+            Err(e) => {
+                permit.record(e.outcome());
+                let outcome = if matches!(e, LlmError::FirstTokenLate(_)) {
+                    "timeout"
+                } else {
+                    "error"
+                };
+                metrics::record_llm(outcome, seconds);
+                Err((Unanswered::Failed(e), retrieved.excerpts))
+            }
+        }
+    }
+
     /// Asks the LLM under the breaker's permit.
     async fn generate(
         &self,

@@ -156,6 +156,11 @@ pub struct LlmConfig {
     pub chat_url: String,
     /// `HF_TEXT_URL`: the full URL used in [`ApiMode::Text`].
     pub text_url: String,
+    /// `HF_FIRST_TOKEN_TIMEOUT_SECONDS`: a stream with no first token by then is a failure;
+    /// `None` = the breaker's call timeout.
+    pub first_token_timeout: Option<Duration>,
+    /// `HF_STREAM_IDLE_TIMEOUT_SECONDS`: a longer gap between a stream's chunks is a failure.
+    pub stream_idle_timeout: Duration,
 }
 
 /// The circuit breaker in front of the LLM.
@@ -490,6 +495,8 @@ impl Default for LlmConfig {
             mode: ApiMode::Chat,
             chat_url: parse::chat_url(DEFAULT_HF_API_BASE),
             text_url: parse::text_url(DEFAULT_HF_API_BASE, DEFAULT_HF_MODEL),
+            first_token_timeout: None,
+            stream_idle_timeout: Duration::from_secs(10),
         }
     }
 }

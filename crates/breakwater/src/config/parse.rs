@@ -38,6 +38,8 @@ pub(super) const VARIABLES: &[&str] = &[
     "HF_API_MODE",
     "HF_CHAT_URL",
     "HF_TEXT_URL",
+    "HF_FIRST_TOKEN_TIMEOUT_SECONDS",
+    "HF_STREAM_IDLE_TIMEOUT_SECONDS",
     "CIRCUIT_BREAKER_ENABLED",
     "CIRCUIT_BREAKER_FAIL_THRESHOLD",
     "CIRCUIT_BREAKER_TIMEOUT_SECONDS",
@@ -373,6 +375,12 @@ impl Reader<'_> {
         let mode = self.value("HF_API_MODE", d.mode, api_mode);
         let chat = self.optional("HF_CHAT_URL", http_url);
         let text = self.optional("HF_TEXT_URL", http_url);
+        let first_token_timeout = self.optional("HF_FIRST_TOKEN_TIMEOUT_SECONDS", seconds);
+        let stream_idle_timeout = self.value(
+            "HF_STREAM_IDLE_TIMEOUT_SECONDS",
+            d.stream_idle_timeout,
+            seconds,
+        );
         LlmConfig {
             api_token,
             chat_url: chat.unwrap_or_else(|| chat_url(&api_base)),
@@ -380,6 +388,8 @@ impl Reader<'_> {
             api_base,
             model,
             mode,
+            first_token_timeout,
+            stream_idle_timeout,
         }
     }
 }

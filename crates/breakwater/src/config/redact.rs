@@ -98,6 +98,8 @@ impl fmt::Debug for LlmConfig {
             mode,
             chat_url,
             text_url,
+            first_token_timeout,
+            stream_idle_timeout,
         } = self;
         f.debug_struct("LlmConfig")
             .field("api_token", &redacted(api_token))
@@ -106,6 +108,8 @@ impl fmt::Debug for LlmConfig {
             .field("mode", mode)
             .field("chat_url", &url(chat_url))
             .field("text_url", &url(text_url))
+            .field("first_token_timeout", first_token_timeout)
+            .field("stream_idle_timeout", stream_idle_timeout)
             .finish()
     }
 }

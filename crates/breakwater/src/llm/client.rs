@@ -1,37 +1,44 @@
-//! The HTTP client for both Hugging Face APIs.
+//! The HTTP client for both upstream APIs, whole or streamed.
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
-use serde_json::json;
 
+use super::dialect::{self, Dialect, MAX_DETAIL};
+use super::stream::TokenStream;
 use super::{LlmError, Prompt};
 use crate::config::{ApiMode, LlmConfig};
 
-/// Longest answer asked for, in tokens.
-const MAX_NEW_TOKENS: u32 = 512;
-/// Largest upstream body read.
-const MAX_BODY: usize = 1 << 20;
-/// Longest upstream error body kept for logs and errors.
-const MAX_DETAIL: usize = 300;
+/// Largest upstream body read (a whole answer, or all of a stream's events).
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// Calls the configured LLM endpoint. Cheap to clone (a connection pool inside).
 #[derive(Clone, Debug)]
 pub struct LlmClient {
     http: reqwest::Client,
+    dialect: &'static dyn Dialect,
     mode: ApiMode,
     url: String,
     model: String,
     token: String,
+    /// The backstop for a whole stream (the client's own timeout bounds a whole answer).
+    stream_timeout: Duration,
 }
 
 impl LlmClient {
     /// A client for `config`'s endpoint and mode, authenticating with `token`.
     ///
-    /// `timeout` bounds each request as a backstop; the circuit breaker's call timeout is
-    /// the deadline that counts (it is what makes a timeout a failure).
-    pub fn new(config: &LlmConfig, token: &str, timeout: Duration) -> Result<Self, LlmError> {
+    /// `timeout` bounds each whole-answer request as a backstop; the circuit breaker's call
+    /// timeout is the deadline that counts (it is what makes a timeout a failure). A stream
+    /// is bounded by `stream_timeout` instead: the caller's first-token and idle deadlines
+    /// are the ones that count.
+    pub fn new(
+        config: &LlmConfig,
+        token: &str,
+        timeout: Duration,
+        stream_timeout: Duration,
+    ) -> Result<Self, LlmError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("breakwater/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
@@ -40,59 +47,65 @@ impl LlmClient {
             .map_err(LlmError::Setup)?;
         Ok(Self {
             http,
+            dialect: dialect::of(config.mode),
             mode: config.mode,
             url: config.endpoint_url().to_owned(),
             model: config.model.clone(),
             token: token.to_owned(),
+            stream_timeout,
         })
     }
 
     /// Asks the upstream for an answer to `prompt`.
     pub async fn generate(&self, prompt: &Prompt) -> Result<String, LlmError> {
-        let body = match self.mode {
-            ApiMode::Chat => json!({
-                "model": self.model,
-                "messages": [
-                    {"role": "system", "content": prompt.system},
-                    {"role": "user", "content": prompt.user},
-                ],
-                "max_tokens": MAX_NEW_TOKENS,
-                "temperature": 0.2,
-                "stream": false,
-            }),
-            ApiMode::Text => json!({
-                "inputs": prompt.as_text(),
-                "parameters": {
-                    "max_new_tokens": MAX_NEW_TOKENS,
-                    "temperature": 0.2,
-                    "return_full_text": false,
-                },
-            }),
-        };
-        let response = self
+        let response = self.send(prompt, false).await?;
+        let bytes = read_capped(response).await?;
+        parse_answer(self.mode, &bytes)
+    }
+
+    /// Asks the upstream for an answer to `prompt`, streamed: returns once the response
+    /// headers are in. A server that answers a stream request with a whole JSON answer is
+    /// read as a stream of one piece.
+    pub async fn stream(&self, prompt: &Prompt) -> Result<TokenStream, LlmError> {
+        let response = self.send(prompt, true).await?;
+        let is_event_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+        if !is_event_stream {
+            let bytes = read_capped(response).await?;
+            return Ok(TokenStream::whole(parse_answer(self.mode, &bytes)?));
+        }
+        Ok(TokenStream::new(response, self.dialect))
+    }
+
+    /// Sends the request; an error status is read into an [`LlmError::Status`].
+    async fn send(&self, prompt: &Prompt, stream: bool) -> Result<reqwest::Response, LlmError> {
+        let mut request = self
             .http
             .post(&self.url)
             .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(transport_error)?;
+            .json(&self.dialect.body(&self.model, prompt, stream));
+        if stream {
+            request = request
+                .timeout(self.stream_timeout)
+                .header(reqwest::header::ACCEPT, "text/event-stream");
+        }
+        let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let retry_after = retry_after_header(response.headers());
         let bytes = read_capped(response).await?;
-        if !status.is_success() {
-            return Err(status_error(status.as_u16(), retry_after, &bytes));
-        }
-        parse_answer(self.mode, &bytes)
+        Err(status_error(status.as_u16(), retry_after, &bytes))
     }
 }
 
 /// The answer in a 2xx body of `mode`, trimmed; a blank one is no answer.
 pub(crate) fn parse_answer(mode: ApiMode, body: &[u8]) -> Result<String, LlmError> {
-    let text = match mode {
-        ApiMode::Chat => parse_chat(body),
-        ApiMode::Text => parse_text(body),
-    }?;
+    let text = dialect::of(mode).answer(body)?;
     let text = text.trim();
     if text.is_empty() {
         return Err(LlmError::Malformed("empty answer".to_owned()));
@@ -115,7 +128,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, LlmErro
     Ok(body)
 }
 
-fn transport_error(e: reqwest::Error) -> LlmError {
+pub(crate) fn transport_error(e: reqwest::Error) -> LlmError {
     if e.is_timeout() {
         LlmError::Timeout
     } else {
@@ -162,81 +175,9 @@ pub(crate) fn status_error(status: u16, retry_after: Option<Duration>, body: &[u
     }
 }
 
-fn parse_chat(body: &[u8]) -> Result<String, LlmError> {
-    #[derive(Deserialize)]
-    struct Completion {
-        choices: Vec<Choice>,
-    }
-    #[derive(Deserialize)]
-    struct Choice {
-        message: Message,
-    }
-    #[derive(Deserialize)]
-    struct Message {
-        content: Option<String>,
-    }
-    let completion: Completion = serde_json::from_slice(body)
-        .map_err(|e| LlmError::Malformed(format!("not a chat completion: {e}")))?;
-    completion
-        .choices
-        .into_iter()
-        .next()
-        .and_then(|c| c.message.content)
-        .ok_or_else(|| LlmError::Malformed("no choice with content".to_owned()))
-}
-
-fn parse_text(body: &[u8]) -> Result<String, LlmError> {
-    #[derive(Deserialize)]
-    struct Generated {
-        generated_text: String,
-    }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Reply {
-        Many(Vec<Generated>),
-        One(Generated),
-    }
-    match serde_json::from_slice::<Reply>(body) {
-        Ok(Reply::Many(list)) => list
-            .into_iter()
-            .next()
-            .map(|g| g.generated_text)
-            .ok_or_else(|| LlmError::Malformed("empty generation list".to_owned())),
-        Ok(Reply::One(one)) => Ok(one.generated_text),
-        Err(e) => Err(LlmError::Malformed(format!("not a text generation: {e}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_a_chat_completion() {
-        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"}}]}"#;
-        assert_eq!(parse_chat(body).expect("valid"), "Hi");
-        assert!(matches!(
-            parse_chat(b"{\"choices\": ["),
-            Err(LlmError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_chat(br#"{"choices":[]}"#),
-            Err(LlmError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn reads_a_text_generation_list_or_object() {
-        assert_eq!(
-            parse_text(br#"[{"generated_text":"A"}]"#).expect("valid"),
-            "A"
-        );
-        assert_eq!(
-            parse_text(br#"{"generated_text":"B"}"#).expect("valid"),
-            "B"
-        );
-        assert!(matches!(parse_text(b"[]"), Err(LlmError::Malformed(_))));
-    }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_a_date_and_capped() {

@@ -27,9 +27,24 @@ pub enum LlmError {
     /// The HTTP client could not be set up (TLS roots, settings): a start-up error.
     #[error("could not set up the LLM client: {0}")]
     Setup(#[source] reqwest::Error),
-    /// The upstream answered 2xx with a body that is not a completion.
+    /// The upstream answered 2xx with a body (or a stream event) that is not a completion.
     #[error("the LLM upstream sent an unreadable answer: {0}")]
     Malformed(String),
+    /// A streamed answer ended without its end marker: what came is not the whole answer.
+    #[error("the LLM stream ended before its end marker")]
+    Cut,
+    /// A stream sent no first piece of the answer in time.
+    #[error("the LLM stream sent no first token within {:.1}s", .0.as_secs_f64())]
+    FirstTokenLate(Duration),
+    /// A stream went quiet for longer than the idle deadline between two pieces.
+    #[error("the LLM stream paused longer than {:.1}s between chunks", .0.as_secs_f64())]
+    Idle(Duration),
+    /// A stream ran past the request's whole deadline.
+    #[error("the LLM stream ran past the request deadline ({:.1}s)", .0.as_secs_f64())]
+    PastDeadline(Duration),
+    /// A stream carried an error object (an upstream failure after its `200`).
+    #[error("the LLM stream carried an error: {0}")]
+    InStream(String),
 }
 
 impl LlmError {
@@ -38,9 +53,15 @@ impl LlmError {
     /// other `4xx` is the request's own fault and is ignored: it neither trips nor resets.
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Connect(_) | Self::Timeout | Self::Malformed(_) | Self::Setup(_) => {
-                Outcome::Failure
-            }
+            Self::Connect(_)
+            | Self::Timeout
+            | Self::Malformed(_)
+            | Self::Setup(_)
+            | Self::Cut
+            | Self::FirstTokenLate(_)
+            | Self::Idle(_)
+            | Self::PastDeadline(_)
+            | Self::InStream(_) => Outcome::Failure,
             Self::Status {
                 status,
                 retry_after,
@@ -82,6 +103,15 @@ mod tests {
         assert_eq!(status(304, None).outcome(), Outcome::Failure);
         assert_eq!(LlmError::Timeout.outcome(), Outcome::Failure);
         assert_eq!(LlmError::Malformed("x".into()).outcome(), Outcome::Failure);
+        for broken_stream in [
+            LlmError::Cut,
+            LlmError::FirstTokenLate(Duration::from_secs(1)),
+            LlmError::Idle(Duration::from_secs(1)),
+            LlmError::PastDeadline(Duration::from_secs(1)),
+            LlmError::InStream("overloaded".into()),
+        ] {
+            assert_eq!(broken_stream.outcome(), Outcome::Failure, "{broken_stream}");
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@ async fn partial_fault_json_takes_defaults_for_the_rest() -> anyhow::Result<()> 
     assert_eq!(
         fault,
         json!({"mode": "error", "status": 503, "latency_ms": 0, "failure_rate": 1.0,
-               "retry_after_seconds": null, "estimated_time": null})
+               "retry_after_seconds": null, "estimated_time": null,
+               "stream": {"mode": "ok", "after_chunks": 3, "chunk_delay_ms": 0, "chunks": null}})
     );
     Ok(())
 }

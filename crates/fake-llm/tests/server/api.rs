@@ -148,7 +148,8 @@ async fn llm_calls_are_counted_per_endpoint_but_admin_calls_are_not() -> anyhow:
         .await?;
     assert_eq!(
         stats,
-        json!({"calls": 3, "chat_calls": 2, "text_calls": 1, "failures_injected": 0})
+        json!({"calls": 3, "chat_calls": 2, "text_calls": 1, "failures_injected": 0,
+               "streams": 0, "streams_finished": 0, "streams_dropped": 0})
     );
     Ok(())
 }

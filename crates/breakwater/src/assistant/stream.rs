@@ -1,0 +1,270 @@
+//! A streamed answer: the events a client sees, and the stream that turns an upstream's
+//! pieces into them, falling back when the upstream breaks mid-answer.
+//!
+//! The events are `sources`, `delta`s and `done`; when the LLM fails after deltas were
+//! sent, `fallback` says to discard them and the fallback answer follows as deltas, then
+//! `done` with its true source; with nothing left, `error` is the last event.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use breaker::{Outcome, OwnedPermit};
+use futures::Stream;
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::{Answer, AnswerMetadata, AnswerSource, Assistant, AssistantError, Retrieval};
+use crate::cache::{CacheKey, CachedAnswer};
+use crate::llm::{Chunk, LlmError, TokenStream};
+use crate::metrics;
+use crate::notes::{Excerpt, SearchResult};
+use crate::user::UserId;
+
+/// One event of a streamed answer; serialised, it is the event's `data`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StreamEvent {
+    /// First: the excerpts the answer rests on.
+    Sources {
+        /// As in the JSON answer.
+        sources: Vec<Excerpt>,
+    },
+    /// A piece of the answer, in order.
+    Delta {
+        /// The text to append.
+        text: String,
+    },
+    /// The LLM failed mid-stream: every delta so far is to be discarded; the deltas that
+    /// follow are the answer from `source`.
+    Fallback {
+        /// Why the LLM's answer was abandoned.
+        reason: String,
+        /// The level of the fallback chain that answers instead.
+        source: AnswerSource,
+        /// The excerpts the fallback answer rests on.
+        sources: Vec<Excerpt>,
+    },
+    /// Last event of a complete answer.
+    Done {
+        /// As in the JSON answer.
+        metadata: AnswerMetadata,
+    },
+    /// Last event when nothing was left to give after the stream started.
+    Error {
+        /// `service_unavailable`.
+        error: &'static str,
+        /// Why.
+        detail: String,
+        /// Whole seconds until a retry can succeed.
+        retry_after_seconds: u64,
+    },
+}
+
+impl StreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sources { .. } => "sources",
+            Self::Delta { .. } => "delta",
+            Self::Fallback { .. } => "fallback",
+            Self::Done { .. } => "done",
+            Self::Error { .. } => "error",
+        }
+    }
+}
+
+/// The events of one answer, in order; dropping it (the client left) drops the upstream
+/// call, which the breaker counts as ignored.
+pub type AnswerStream = Pin<Box<dyn Stream<Item = StreamEvent> + Send>>;
+
+/// An answer that is already whole (a cache hit, a fallback) as a stream: its sources, the
+/// answer in one delta, done.
+pub(super) fn whole(answer: Answer) -> AnswerStream {
+    let events = [
+        StreamEvent::Sources {
+            sources: answer.sources,
+        },
+        StreamEvent::Delta {
+            text: answer.answer,
+        },
+        StreamEvent::Done {
+            metadata: answer.metadata,
+        },
+    ];
+    Box::pin(futures::stream::iter(events))
+}
+
+/// A stream whose first piece is in: what it needs to go on, finish and fall back.
+pub(super) struct Live {
+    pub(super) assistant: Assistant,
+    pub(super) permit: OwnedPermit,
+    pub(super) tokens: TokenStream,
+    pub(super) first: Chunk,
+    pub(super) retrieved: SearchResult,
+    pub(super) key: CacheKey,
+    pub(super) user: UserId,
+    /// Sources to show.
+    pub(super) k: usize,
+    /// When the request began (for `latency_ms`).
+    pub(super) started: Instant,
+    /// When the upstream call began (for its duration).
+    pub(super) call_started: Instant,
+    /// The request's whole deadline.
+    pub(super) deadline: tokio::time::Instant,
+}
+
+/// Counts a stream that got under way by how it ended; one dropped before its end is a
+/// client that left.
+struct Ending(Option<&'static str>);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        metrics::record_stream(self.0.unwrap_or("client_left"));
+    }
+}
+
+impl Live {
+    /// The events: sources, the first piece and each one after it as it comes, then done;
+    /// or, when the upstream breaks, `fallback` and the fallback answer (or `error`).
+    pub(super) fn into_events(self) -> AnswerStream {
+        let span = tracing::Span::current();
+        let Self {
+            assistant,
+            permit,
+            mut tokens,
+            first,
+            retrieved,
+            key,
+            user,
+            k,
+            started,
+            call_started,
+            deadline,
+        } = self;
+        let (idle, budget) = (
+            assistant.inner.stream_idle_timeout,
+            assistant.inner.request_timeout,
+        );
+        let events = async_stream::stream! {
+            let mut ending = Ending(None);
+            yield StreamEvent::Sources {
+                sources: retrieved.excerpts.iter().take(k).cloned().collect(),
+            };
+            let mut text = String::new();
+            let mut chunk = first;
+            let ended = loop {
+                if !chunk.text.is_empty() {
+                    text.push_str(&chunk.text);
+                    yield StreamEvent::Delta { text: std::mem::take(&mut chunk.text) };
+                }
+                if chunk.end {
+                    break Ok(());
+                }
+                chunk = match next_within(&mut tokens, idle, deadline, budget).await {
+                    Ok(next) => next,
+                    Err(e) => break Err(e),
+                };
+            };
+            drop(tokens);
+            let seconds = call_started.elapsed().as_secs_f64();
+            match ended {
+                Ok(()) => {
+                    permit.record(Outcome::Success);
+                    metrics::record_llm("success", seconds);
+                    // Only a complete answer is cached.
+                    let entry = CachedAnswer {
+                        answer: text.trim().to_owned(),
+                        sources: retrieved.excerpts.clone(),
+                        generation: retrieved.generation,
+                        rests_on: retrieved.versions.clone(),
+                    };
+                    assistant.inner.cache.insert(&key, entry).await;
+                    let answer = span.in_scope(|| {
+                        assistant.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started)
+                    });
+                    ending.0 = Some("complete");
+                    yield StreamEvent::Done { metadata: answer.metadata };
+                }
+                Err(e) => {
+                    permit.record(e.outcome());
+                    metrics::record_llm(if is_timeout(&e) { "timeout" } else { "error" }, seconds);
+                    span.in_scope(|| {
+                        tracing::warn!(reason = %e, "the LLM stream broke after it began; falling back");
+                    });
+                    let reason = e.to_string();
+                    let why = super::Unanswered::Failed(e);
+                    let fallback = assistant
+                        .fall_back(&key, &user, &why, Retrieval::Done(retrieved.excerpts), k, started)
+                        .instrument(span.clone())
+                        .await;
+                    match fallback {
+                        Ok(answer) => {
+                            ending.0 = Some("fallback");
+                            yield StreamEvent::Fallback {
+                                reason,
+                                source: answer.metadata.source,
+                                sources: answer.sources,
+                            };
+                            yield StreamEvent::Delta { text: answer.answer };
+                            yield StreamEvent::Done { metadata: answer.metadata };
+                        }
+                        Err(err) => {
+                            ending.0 = Some("error");
+                            yield error_event(&err);
+                        }
+                    }
+                }
+            }
+        };
+        Box::pin(events)
+    }
+}
+
+/// The next piece within the idle deadline and the request's deadline (`budget` long).
+async fn next_within(
+    tokens: &mut TokenStream,
+    idle: Duration,
+    deadline: tokio::time::Instant,
+    budget: Duration,
+) -> Result<Chunk, LlmError> {
+    let idle_until = tokio::time::Instant::now() + idle;
+    let (until, late) = if idle_until <= deadline {
+        (idle_until, LlmError::Idle(idle))
+    } else {
+        (deadline, LlmError::PastDeadline(budget))
+    };
+    match tokio::time::timeout_at(until, tokens.next()).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(late),
+    }
+}
+
+fn is_timeout(e: &LlmError) -> bool {
+    matches!(
+        e,
+        LlmError::Timeout
+            | LlmError::FirstTokenLate(_)
+            | LlmError::Idle(_)
+            | LlmError::PastDeadline(_)
+    )
+}
+
+/// The `error` event for an answer that could not be given after the stream began.
+fn error_event(err: &AssistantError) -> StreamEvent {
+    match err {
+        AssistantError::Unavailable {
+            retry_after_seconds,
+            detail,
+            ..
+        } => StreamEvent::Error {
+            error: "service_unavailable",
+            detail: detail.clone(),
+            retry_after_seconds: *retry_after_seconds,
+        },
+        other => StreamEvent::Error {
+            error: "service_unavailable",
+            detail: other.to_string(),
+            retry_after_seconds: 1,
+        },
+    }
+}
