@@ -1,5 +1,5 @@
-//! Whatever an upstream sends back, reading it never panics, and the wait it asks for is
-//! capped at five minutes.
+//! Whatever an upstream sends back, whole or as stream events, reading it never panics,
+//! and the wait it asks for is capped at five minutes.
 #![no_main]
 
 use std::time::Duration;
@@ -15,6 +15,10 @@ fuzz_target!(|data: &[u8]| {
             !answer.trim().is_empty(),
             "an empty answer is not an answer"
         );
+    }
+    if let Ok(data) = std::str::from_utf8(rest) {
+        // Any event data: a piece, the end, or an error; never a panic.
+        let _ = breakwater::fuzzing::llm_chunk(selector & 2 == 0, data);
     }
     // [status hi, status lo, header length, header..., body...]
     if rest.len() >= 3 {

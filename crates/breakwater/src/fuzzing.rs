@@ -19,6 +19,20 @@ pub fn llm_answer(chat: bool, body: &[u8]) -> Result<String, String> {
     client::parse_answer(mode, body).map_err(|e| e.to_string())
 }
 
+/// Reads one streamed event's `data` as a chat chunk (`chat`) or a TGI chunk, as a stream
+/// does: the piece of text and whether it is the end marker, or the error as text.
+pub fn llm_chunk(chat: bool, data: &str) -> Result<(String, bool), String> {
+    let mode = if chat {
+        crate::config::ApiMode::Chat
+    } else {
+        crate::config::ApiMode::Text
+    };
+    crate::llm::dialect::of(mode)
+        .chunk(data)
+        .map(|chunk| (chunk.text, chunk.end))
+        .map_err(|e| e.to_string())
+}
+
 /// Reads an upstream's error: status, `Retry-After` header value, body. Returns the wait
 /// it names (capped).
 pub fn llm_error(status: u16, retry_after: &[u8], body: &[u8]) -> Option<Duration> {

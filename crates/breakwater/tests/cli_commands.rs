@@ -195,3 +195,57 @@ async fn status_watch_redraws_the_table_until_stopped() {
     assert!(last.contains("Ctrl-C to stop"), "{last}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ask_stream_prints_the_answer_and_says_so_when_it_falls_back_mid_stream() {
+    let dir = TempDir::new().expect("temp dir");
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).expect("notes dir");
+    std::fs::write(
+        notes.join("kettle.md"),
+        "# Kettle descaling\nDescale the kettle monthly with citric acid.",
+    )
+    .expect("write note");
+    let db = dir.path().join("notes.db");
+    let ingested = run(breakwater(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["ingest", "--user", "alice", "--no-progress"])
+        .arg(&notes))
+    .await;
+    assert!(ingested.status.success(), "{}", stderr(&ingested));
+    let upstream = fake_llm::FakeLlm::new()
+        .spawn()
+        .await
+        .expect("fake-llm starts");
+    let ask = |question: &str| {
+        let mut command = breakwater(dir.path());
+        command
+            .arg("--db")
+            .arg(&db)
+            .env("HF_API_TOKEN", "test")
+            .env("HF_API_BASE", upstream.base_url())
+            .args(["ask", question, "--user", "alice", "--stream"]);
+        command
+    };
+
+    let asked = run(&mut ask("how do I descale the kettle?")).await;
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let text = stdout(&asked);
+    assert!(text.starts_with("Based on your notes:"), "{text}");
+    assert!(text.contains("1. Kettle descaling"), "{text}");
+    assert!(text.contains("source: llm"), "{text}");
+    assert_eq!(upstream.llm.stats().streams_finished, 1);
+
+    let cut = fake_llm::StreamFault::new(fake_llm::StreamMode::Cut, 3);
+    upstream.llm.set_fault(fake_llm::Fault::streaming(cut));
+    let asked = run(&mut ask("kettle citric acid")).await;
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    let text = stdout(&asked);
+    assert!(text.starts_with("Based on your "), "{text}");
+    assert!(text.contains("the language model broke off"), "{text}");
+    assert!(text.contains("the answer from excerpts follows"), "{text}");
+    assert!(text.contains("Descale the kettle monthly"), "{text}");
+    assert!(text.contains("source: excerpts"), "{text}");
+    upstream.shutdown().await.expect("fake-llm stops");
+}

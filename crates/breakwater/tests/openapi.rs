@@ -70,7 +70,37 @@ async fn the_document_is_openapi_3_1_and_covers_every_route() {
         unavailable["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ErrorBody"
     );
+    // Streamed, the same 200 is an event stream of the documented events.
+    let query = &paths["/api/assistant/query"]["post"];
+    let answered = &query["responses"]["200"]["content"];
+    assert_eq!(
+        answered["text/event-stream"]["schema"]["$ref"],
+        "#/components/schemas/StreamEvent"
+    );
+    assert_eq!(
+        answered["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Answer"
+    );
+    let events = doc["components"]["schemas"]["StreamEvent"]["oneOf"]
+        .as_array()
+        .expect("the events are alternatives");
+    let described: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["description"].as_str())
+        .collect();
+    for name in ["sources", "delta", "fallback", "done", "error"] {
+        assert!(
+            described
+                .iter()
+                .any(|d| d.starts_with(&format!("`event: {name}`"))),
+            "{name} in {described:?}"
+        );
+    }
     let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["QueryRequest"]["properties"]["stream"]["type"],
+        "boolean"
+    );
     for name in [
         "Answer",
         "AnswerMetadata",

@@ -20,22 +20,23 @@ use crate::metrics;
 use crate::notes::{Excerpt, SearchResult};
 use crate::user::UserId;
 
-/// One event of a streamed answer; serialised, it is the event's `data`.
+/// One event of a streamed answer; serialised, it is the event's `data`, and
+/// [`StreamEvent::name`] is its SSE `event:` name.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StreamEvent {
-    /// First: the excerpts the answer rests on.
+    /// `event: sources` — first: the excerpts the answer rests on.
     Sources {
         /// As in the JSON answer.
         sources: Vec<Excerpt>,
     },
-    /// A piece of the answer, in order.
+    /// `event: delta` — a piece of the answer, in order.
     Delta {
         /// The text to append.
         text: String,
     },
-    /// The LLM failed mid-stream: every delta so far is to be discarded; the deltas that
-    /// follow are the answer from `source`.
+    /// `event: fallback` — the LLM failed mid-stream: every delta so far is to be
+    /// discarded; the deltas that follow are the answer from `source`.
     Fallback {
         /// Why the LLM's answer was abandoned.
         reason: String,
@@ -44,12 +45,12 @@ pub enum StreamEvent {
         /// The excerpts the fallback answer rests on.
         sources: Vec<Excerpt>,
     },
-    /// Last event of a complete answer.
+    /// `event: done` — last event of a complete answer.
     Done {
         /// As in the JSON answer.
         metadata: AnswerMetadata,
     },
-    /// Last event when nothing was left to give after the stream started.
+    /// `event: error` — last event when nothing was left to give after the stream started.
     Error {
         /// `service_unavailable`.
         error: &'static str,
