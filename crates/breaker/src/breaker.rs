@@ -300,6 +300,17 @@ impl OwnedPermit {
         self.ticket.is_some_and(|ticket| ticket.is_trial())
     }
 
+    /// The call has begun to answer — a stream's first piece is in — though its outcome
+    /// is still to come. Its place under the in-flight bound is given back now (the bound
+    /// contains calls waiting on an upstream that may be stalled; a stream that is
+    /// answering is guarded by its own idle deadline), and the time so far is the latency
+    /// the adaptive bound learns from.
+    pub fn responded(&self) {
+        if let Some(ticket) = self.ticket {
+            self.machine.responded(ticket);
+        }
+    }
+
     /// Like [`Permit::run`], for a future that must be `'static` (a spawned task's).
     pub async fn run<F, T, E, C>(self, future: F, classify: C) -> Result<T, CallError<E>>
     where

@@ -470,6 +470,15 @@ impl Machine {
         self.complete_any(ticket, outcome);
     }
 
+    /// The call began answering (a stream's first piece): its place under the in-flight
+    /// bound is given back now, with the time so far as its latency. Its outcome is still
+    /// to come; giving the place back again then is a no-op.
+    pub(crate) fn responded(&self, ticket: Ticket) {
+        if let (Some(limiter), Some(place)) = (&self.limiter, ticket.place()) {
+            limiter.release(place, self.stamp(), true);
+        }
+    }
+
     #[inline(never)]
     fn complete_any(&self, ticket: Ticket, outcome: Outcome) {
         let outcome = self.slow_call_is_failure(ticket, outcome);

@@ -48,6 +48,28 @@ fn a_fixed_bound_sheds_beyond_it_without_counting_failures() {
 }
 
 #[test]
+fn a_call_that_began_answering_gives_its_place_back_once() {
+    let (b, _) = breaker(InFlightLimit::Fixed(1));
+    let streaming = b.try_acquire_owned().expect("within");
+    assert!(b.try_acquire().err().expect("beyond").is_shed());
+    streaming.responded();
+    streaming.responded();
+    let next = b.try_acquire_owned().expect("the place is free again");
+    // The outcome of the first call comes later and frees nothing twice.
+    streaming.record(Outcome::Success);
+    assert!(
+        b.try_acquire()
+            .err()
+            .expect("the second call holds it")
+            .is_shed()
+    );
+    next.record(Outcome::Success);
+    let status = b.status();
+    assert_eq!((status.successes, status.failures), (2, 0));
+    assert_eq!(status.in_flight_limit.expect("a bound").in_flight, 0);
+}
+
+#[test]
 fn trial_calls_take_no_place_in_the_bound() {
     let (b, hand) = breaker(InFlightLimit::Fixed(2));
     let stuck = b.try_acquire().expect("within"); // from before the trip, never answers

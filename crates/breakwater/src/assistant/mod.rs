@@ -428,6 +428,8 @@ impl Assistant {
         match opened {
             Ok((tokens, first)) => {
                 metrics::record_first_token(seconds);
+                // Answering now: the in-flight bound is for calls still waiting.
+                permit.responded();
                 Ok(stream::Live {
                     assistant: self.clone(),
                     permit,

@@ -145,6 +145,9 @@ impl Notes for NotesStore {
     }
 
     async fn generation(&self, user: &UserId) -> Result<u64, NotesError> {
+        if let Some(read) = self.generation_now(user) {
+            return read;
+        }
         let user = user.clone();
         self.blocking(move |s| s.generation(&user)).await
     }

@@ -61,17 +61,32 @@ impl Connections {
 
     /// A free reader connection if there is one, else waits for one.
     pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
+        let (free, start) = self.free_reader();
+        free.unwrap_or_else(|| {
+            self.readers[start]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        })
+    }
+
+    /// A reader connection that is free right now, if any: never waits.
+    pub(crate) fn try_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        self.free_reader().0
+    }
+
+    /// A free reader, if any, and where the search for one started.
+    fn free_reader(&self) -> (Option<MutexGuard<'_, Connection>>, usize) {
         // Relaxed is enough: the counter only spreads load, it guards nothing.
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         for i in 0..self.readers.len() {
             match self.readers[(start + i) % self.readers.len()].try_lock() {
-                Ok(guard) => return guard,
-                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Ok(guard) => return (Some(guard), start),
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    return (Some(poisoned.into_inner()), start);
+                }
                 Err(TryLockError::WouldBlock) => {}
             }
         }
-        self.readers[start]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        (None, start)
     }
 }

@@ -231,6 +231,14 @@ impl NotesStore {
         Ok(read_generation(&conn, user)?)
     }
 
+    /// [`Self::generation`], read at once on a reader that is free now; `None` when every
+    /// reader is busy. The read is one lookup by primary key (microseconds), cheap enough
+    /// for an async task, where the round trip through the blocking pool is not.
+    pub fn generation_now(&self, user: &UserId) -> Option<Result<u64, NotesError>> {
+        let conn = self.conns().try_reader()?;
+        Some(read_generation(&conn, user).map_err(NotesError::from))
+    }
+
     /// Whether every note in `versions` still exists for `user`, unchanged; `false` for an
     /// empty list (an answer that rests on no note is not one to serve from memory).
     ///

@@ -1,0 +1,246 @@
+"""`python -m breakwater_bench.streams OUT_DIR [--quick] [--bin-dir D]`: streamed answers
+under load.
+
+1. Time to first piece. fake-llm streams every answer in 20 pieces (its first one 50 ms
+   after the request, then one every 10 ms). One client alternates two kinds of request,
+   each at 50 streams/s, paced open-loop: straight to fake-llm (`stream: true` chat
+   completions: the upstream's own first token) and through `breakwater serve`
+   (`"stream": true`: its first `delta`). The time breakwater adds to the first piece is
+   the difference of the two distributions at p50 and p99 (same run, same client, same
+   machine; breakwater's share includes its notes search, on 1 note per user here).
+2. The fault matrix. A fresh server whose circuit never opens (threshold 1000, so every
+   stream meets the fault), idle deadline 0.5 s; for each stream fault of fake-llm, 50
+   streams/s. Every stream is classified by what the client saw; an answer presented as a
+   complete LLM answer (`done` with source `llm`, no `fallback`) that does not hold all 20
+   pieces is a truncated answer passed off as whole: the goal is zero.
+
+Writes `streams.json` and `streams.md` into OUT_DIR and prints the Markdown.
+The client is asyncio over raw HTTP/1.0 sockets (close-delimited bodies, so the events
+are read as they arrive without chunked decoding), the standard library only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .analyze import percentile
+from .procs import (HOST, Binaries, ServerConfig, bench_args, provenance, request, set_fault,
+                    start_breakwater, start_fake_llm)
+
+PIECES = 20
+UPSTREAM = {"latency_ms": 50, "stream": {"chunks": PIECES, "chunk_delay_ms": 10}}
+USERS = [f"user{i}" for i in range(10)]
+FAULTS = [
+    ("ok", {"mode": "ok"}),
+    ("drip 30 ms", {"mode": "ok", "chunk_delay_ms": 30}),
+    ("cut after 5", {"mode": "cut", "after_chunks": 5}),
+    ("stall after 5", {"mode": "stall", "after_chunks": 5}),
+    ("malformed after 5", {"mode": "malformed", "after_chunks": 5}),
+    ("error after 5", {"mode": "error", "after_chunks": 5}),
+    ("no end marker", {"mode": "no_end"}),
+]
+
+
+async def post_stream(port: int, path: str, body: dict, timeout: float = 30.0) -> dict:
+    """POSTs `body` and reads the event stream as it comes: the status, the time to the
+    first piece of answer, and every event (name, data)."""
+    sent = time.perf_counter()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        data = json.dumps(body).encode()
+        writer.write(
+            f"POST {path} HTTP/1.0\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        status = int(head.split(b" ", 2)[1])
+        first = None
+        events, name, buf = [], "message", []
+        while True:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+            if not line:
+                break
+            line = line.rstrip(b"\r\n").decode()
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                buf.append(line[5:].strip())
+            elif line == "" and buf:
+                payload = "\n".join(buf)
+                if first is None and is_piece(name, payload):
+                    first = time.perf_counter()
+                events.append((name, payload))
+                name, buf = "message", []
+        return {"status": status, "events": events,
+                "first_ms": None if first is None else (first - sent) * 1000,
+                "total_ms": (time.perf_counter() - sent) * 1000}
+    finally:
+        writer.close()
+
+
+def is_piece(name: str, data: str) -> bool:
+    """The first piece of answer: breakwater's `delta`, or an upstream chunk with content."""
+    if name == "delta":
+        return True
+    if name == "message" and data.startswith("{"):
+        return bool(json.loads(data).get("choices", [{}])[0].get("delta", {}).get("content"))
+    return False
+
+
+def classify(result: dict) -> str:
+    """What the client was told, from its events."""
+    if result["status"] != 200:
+        return f"http {result['status']}"
+    names = [n for n, _ in result["events"]]
+    if not names:
+        return "empty"
+    last_name, last = result["events"][-1]
+    if last_name == "error":
+        return "error event"
+    if last_name != "done":
+        return "no done (broken stream)"
+    source = json.loads(last)["metadata"]["source"]
+    if "fallback" in names:
+        return f"fallback mid-stream → {source}"
+    if source == "llm":
+        return "complete llm" if names.count("delta") == PIECES else "TRUNCATED, presented whole"
+    return f"whole {source}"
+
+
+async def paced(rate: float, seconds: float, make) -> list[dict]:
+    """Starts `make(i)` at `rate` per second for `seconds`, open loop; waits for all."""
+    start, tasks, i = time.perf_counter(), [], 0
+    while (due := start + i / rate) < start + seconds:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(make(i)))
+        i += 1
+    return await asyncio.gather(*tasks)
+
+
+def first_token_phase(fake_port: int, bw_port: int, seconds: float) -> dict:
+    def make(i: int):
+        if i % 2 == 0:
+            body = {"model": "bench", "stream": True,
+                    "messages": [{"role": "user", "content": f"breaker question {i}"}]}
+            return tag("direct", post_stream(fake_port, "/v1/chat/completions", body))
+        body = {"query": f"breaker question {i}", "user_id": USERS[i % len(USERS)], "stream": True}
+        return tag("breakwater", post_stream(bw_port, "/api/assistant/query", body))
+
+    # 100 requests/s in all: 50 streams/s each way.
+    results = asyncio.run(paced(100, seconds, make))
+    out = {}
+    for kind in ("direct", "breakwater"):
+        firsts = [r["first_ms"] for k, r in results if k == kind and r["first_ms"] is not None]
+        out[kind] = {"n": len(firsts), "p50_ms": percentile(firsts, 50),
+                     "p99_ms": percentile(firsts, 99),
+                     "complete": sum(1 for k, r in results if k == kind and r["status"] == 200)}
+    out["added_p50_ms"] = out["breakwater"]["p50_ms"] - out["direct"]["p50_ms"]
+    out["added_p99_ms"] = out["breakwater"]["p99_ms"] - out["direct"]["p99_ms"]
+    return out
+
+
+async def tag(kind: str, coro):
+    return kind, await coro
+
+
+def fault_phase(fake_port: int, bw_port: int, seconds: float) -> list[dict]:
+    rows = []
+    for label, stream in FAULTS:
+        set_fault(fake_port, {**UPSTREAM, "stream": {**UPSTREAM["stream"], **stream}})
+        base = len(rows) * 100_000
+
+        def make(i: int):
+            body = {"query": f"breaker fault {base + i}", "user_id": USERS[i % len(USERS)],
+                    "stream": True}
+            return post_stream(bw_port, "/api/assistant/query", body)
+
+        results = asyncio.run(paced(50, seconds, make))
+        counts: dict[str, int] = {}
+        for r in results:
+            kind = classify(r)
+            counts[kind] = counts.get(kind, 0) + 1
+        totals = [r["total_ms"] for r in results]
+        rows.append({"fault": label, "streams": len(results), "outcomes": counts,
+                     "truncated_as_complete": counts.get("TRUNCATED, presented whole", 0),
+                     "p99_total_ms": percentile(totals, 99)})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def main() -> int:
+    args = bench_args("breakwater_bench.streams", __doc__, "bench/run.sh --streams")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bins = Binaries.in_dir(args.bin_dir)
+    meta = provenance(args.command)
+    ttfb_s, fault_s = (8, 3) if args.quick else (30, 8)
+    with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
+        work = Path(tmp)
+        fake = start_fake_llm(bins, work)
+        servers = []
+        try:
+            set_fault(fake.port, UPSTREAM)
+
+            def server(threshold: int, extra: dict[str, str]):
+                config = ServerConfig(db=work / f"notes{len(servers)}.db", upstream_port=fake.port,
+                                      breaker_enabled=True, fail_threshold=threshold,
+                                      call_timeout_s=2, reset_timeout_s=10, cache_ttl_s=30,
+                                      extra=extra)
+                bw = start_breakwater(bins, work, config)
+                servers.append(bw)
+                for user in USERS:
+                    request(bw.port, "POST", "/api/notes", {
+                        "user_id": user, "title": "Circuit breakers",
+                        "body": "A breaker opens after five failures in a row and fails fast."})
+                return bw
+
+            bw = server(5, {})
+            # Warm both paths (connections, code) before measuring.
+            first_token_phase(fake.port, bw.port, 1)
+            ttfb = first_token_phase(fake.port, bw.port, ttfb_s)
+            print(json.dumps(ttfb), file=sys.stderr, flush=True)
+            bw.stop()
+            bw = server(1000, {"HF_STREAM_IDLE_TIMEOUT_SECONDS": "0.5"})
+            faults = fault_phase(fake.port, bw.port, fault_s)
+        finally:
+            for s in servers:
+                s.stop()
+            fake.stop()
+    result = {"meta": meta, "first_token": ttfb, "faults": faults}
+    (out_dir / "streams.json").write_text(json.dumps(result, indent=2))
+    md = report(result)
+    (out_dir / "streams.md").write_text(md)
+    print(md)
+    return 0 if all(r["truncated_as_complete"] == 0 for r in faults) else 1
+
+
+def report(r: dict) -> str:
+    t = r["first_token"]
+    lines = [
+        f"Run: `{r['meta']['command']}`, {r['meta']['date']}, commit {r['meta']['commit']}, "
+        f"{r['meta']['machine']}.", "",
+        "| time to first piece, 50 streams/s | n | p50 | p99 |", "| --- | --- | --- | --- |",
+        f"| fake-llm directly (the upstream's own first token) | {t['direct']['n']} "
+        f"| {t['direct']['p50_ms']:.2f} ms | {t['direct']['p99_ms']:.2f} ms |",
+        f"| through breakwater (first `delta`) | {t['breakwater']['n']} "
+        f"| {t['breakwater']['p50_ms']:.2f} ms | {t['breakwater']['p99_ms']:.2f} ms |",
+        f"| **added by breakwater** | | **{t['added_p50_ms']:.2f} ms** "
+        f"| **{t['added_p99_ms']:.2f} ms** (goal ≤ 1 ms) |", "",
+        "| upstream stream fault, 50 streams/s | streams | what the clients were told "
+        "| truncated answers presented whole | p99 whole stream |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in r["faults"]:
+        told = ", ".join(f"{k}: {v}" for k, v in sorted(row["outcomes"].items()))
+        lines.append(f"| {row['fault']} | {row['streams']} | {told} "
+                     f"| {row['truncated_as_complete']} | {row['p99_total_ms']:.0f} ms |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
