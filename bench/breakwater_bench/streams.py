@@ -8,7 +8,7 @@ under load.
    (`"stream": true`: its first `delta`). The time breakwater adds to the first piece is
    the difference of the two distributions at p50 and p99 (same run, same client, same
    machine; breakwater's share includes its notes search, on 1 note per user here).
-2. The fault matrix. A fresh server whose circuit never opens (threshold 1000, so every
+2. The fault matrix. For each fault a fresh server whose circuit never opens (so every
    stream meets the fault), idle deadline 0.5 s; for each stream fault of fake-llm, 50
    streams/s. Every stream is classified by what the client saw; an answer presented as a
    complete LLM answer (`done` with source `llm`, no `fallback`) that does not hold all 20
@@ -33,6 +33,7 @@ from .procs import (HOST, Binaries, ServerConfig, bench_args, provenance, reques
                     start_breakwater, start_fake_llm)
 
 PIECES = 20
+NEVER_OPENS = 1_000_000  # a threshold no phase reaches: every stream meets its fault
 UPSTREAM = {"latency_ms": 50, "stream": {"chunks": PIECES, "chunk_delay_ms": 10}}
 USERS = [f"user{i}" for i in range(10)]
 FAULTS = [
@@ -148,9 +149,12 @@ async def tag(kind: str, coro):
     return kind, await coro
 
 
-def fault_phase(fake_port: int, bw_port: int, seconds: float) -> list[dict]:
+def fault_phase(fake_port: int, fresh_server, seconds: float) -> list[dict]:
+    """Each fault on a fresh server: an empty cache, a closed circuit, zeroed counters."""
     rows = []
     for label, stream in FAULTS:
+        bw = fresh_server()
+        bw_port = bw.port
         set_fault(fake_port, {**UPSTREAM, "stream": {**UPSTREAM["stream"], **stream}})
         base = len(rows) * 100_000
 
@@ -165,6 +169,7 @@ def fault_phase(fake_port: int, bw_port: int, seconds: float) -> list[dict]:
             kind = classify(r)
             counts[kind] = counts.get(kind, 0) + 1
         totals = [r["total_ms"] for r in results]
+        bw.stop()
         rows.append({"fault": label, "streams": len(results), "outcomes": counts,
                      "truncated_as_complete": counts.get("TRUNCATED, presented whole", 0),
                      "p99_total_ms": percentile(totals, 99)})
@@ -205,8 +210,8 @@ def main() -> int:
             ttfb = first_token_phase(fake.port, bw.port, ttfb_s)
             print(json.dumps(ttfb), file=sys.stderr, flush=True)
             bw.stop()
-            bw = server(1000, {"HF_STREAM_IDLE_TIMEOUT_SECONDS": "0.5"})
-            faults = fault_phase(fake.port, bw.port, fault_s)
+            faults = fault_phase(fake.port, lambda: server(NEVER_OPENS, {
+                "HF_STREAM_IDLE_TIMEOUT_SECONDS": "0.5"}), fault_s)
         finally:
             for s in servers:
                 s.stop()

@@ -43,6 +43,8 @@
 //! | `HF_API_MODE` | `chat` | `chat` (OpenAI-style chat completions) or `text` (HF text generation) |
 //! | `HF_CHAT_URL` | `{HF_API_BASE}/v1/chat/completions` | full URL for chat mode |
 //! | `HF_TEXT_URL` | `{HF_API_BASE}/hf-inference/models/{HF_MODEL}` | full URL for text mode |
+//! | `HF_FIRST_TOKEN_TIMEOUT_SECONDS` | = `CIRCUIT_BREAKER_TIMEOUT_SECONDS` | streaming: no first piece of the answer by then is a failure |
+//! | `HF_STREAM_IDLE_TIMEOUT_SECONDS` | `10` | streaming: a longer gap between two pieces is a failure |
 //! | `CIRCUIT_BREAKER_ENABLED` | `true` | `true/false`, `1/0`, `yes/no`, `on/off` (any case) |
 //! | `CIRCUIT_BREAKER_FAIL_THRESHOLD` | `5` | consecutive failures that open the circuit (≥ 1) |
 //! | `CIRCUIT_BREAKER_TIMEOUT_SECONDS` | `30` | per-call deadline for the upstream |
