@@ -67,8 +67,14 @@ pub struct AnswerMetadata {
     pub degraded: bool,
     /// The breaker's state when the answer left.
     pub circuit_state: breaker::State,
-    /// The model the answer is (or would have been) from.
+    /// The model the answer is from (for `excerpts`, the primary upstream's).
     pub model: String,
+    /// The upstream that gave the answer (for `cache` and `stale_cache`, the one that gave
+    /// it then); `null` for `excerpts`.
+    pub upstream: Option<String>,
+    /// Each upstream tried for this request, in order, with its outcome (empty for a
+    /// fresh cache hit): why an answer is degraded, or who was skipped.
+    pub attempts: Vec<super::Attempt>,
     /// Time spent answering, in milliseconds.
     pub latency_ms: f64,
 }

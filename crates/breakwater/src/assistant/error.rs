@@ -25,8 +25,10 @@ pub enum AssistantError {
         retry_after_seconds: u64,
         /// Why, for the caller.
         detail: String,
-        /// The breaker's status at that moment.
+        /// The primary upstream's breaker status at that moment.
         circuit: Box<breaker::Status>,
+        /// Every upstream tried, in order, and why each gave no answer.
+        attempts: Vec<super::Attempt>,
     },
     /// The notes store failed.
     #[error(transparent)]
@@ -53,7 +55,7 @@ pub enum AssistantBuildError {
 /// Why the LLM gave no answer this time (the cause the fallback chain reports).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Unanswered {
-    #[error("no LLM is configured (HF_API_TOKEN is unset)")]
+    #[error("no LLM is configured (HF_API_TOKEN is unset and no BREAKWATER_CONFIG)")]
     NoLlm,
     #[error("the LLM circuit is {}: calls are not being made", .0.state)]
     CircuitOpen(Rejected),
@@ -67,6 +69,9 @@ pub(crate) enum Unanswered {
     Stalled,
     #[error("the LLM did not answer within {:.1}s", .0.as_secs_f64())]
     Timeout(Duration),
+    /// The request's deadline left no time to ask this upstream.
+    #[error("no time left in the request's deadline to ask this upstream")]
+    OutOfTime,
     #[error("{0}")]
     Failed(LlmError),
 }

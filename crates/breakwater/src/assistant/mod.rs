@@ -1,18 +1,21 @@
-//! The assistant pipeline: validate, cache, retrieve, generate through the breaker, fall back.
+//! The assistant pipeline: validate, cache, retrieve, generate through the chain of
+//! upstreams, fall back.
 //!
-//! 1. Validate the question (a clear error; never reaches the breaker).
-//! 2. A fresh cache hit for (user, query, model, the user's notes generation) answers at
-//!    once: reading the generation is all it costs.
-//! 3. Otherwise retrieve the top-k excerpts of this user's notes and ask the LLM through the
-//!    circuit breaker; an answer is cached.
-//! 4. If the LLM is unavailable (open circuit, timeout, connection error, 5xx, 429, no
-//!    token), the answer falls back to the latest cached answer for this user and query
+//! 1. Validate the question (a clear error; never reaches a breaker).
+//! 2. A fresh cache hit for (user, query, the chain's primary model, the user's notes
+//!    generation) answers at once: reading the generation is all it costs. The key does
+//!    not name the upstream that answered, so an answer from any upstream is a hit.
+//! 3. Otherwise ask the upstreams in order, each through its own circuit breaker: one whose
+//!    circuit refuses is skipped at no cost; the first that lets a call through has the
+//!    excerpts retrieved for it (once per request); one that fails hands over to the next,
+//!    all within the request's deadline. An answer is cached.
+//! 4. No upstream answered: the latest cached answer for this user and query
 //!    (`stale_cache`), then the top excerpts (`excerpts`), then
-//!    [`AssistantError::Unavailable`] with the seconds until the breaker's next trial.
-//!    When the breaker refuses the call up front, the stale answer is looked up before any
-//!    search, so answering while open costs a cache lookup.
+//!    [`AssistantError::Unavailable`] with the seconds until the earliest next trial among
+//!    the upstreams. Every stage tried is in `metadata.attempts` (and in the error).
 
 mod answer;
+mod chain;
 mod error;
 mod stream;
 
@@ -23,14 +26,15 @@ use breaker::{CallError, CircuitBreaker, Outcome, OwnedPermit, Registry};
 use tracing::Instrument;
 
 pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
+pub use chain::{Attempt, AttemptOutcome};
+use chain::{Stages, Upstream};
 use error::Unanswered;
 pub use error::{AssistantBuildError, AssistantError};
 pub use stream::{AnswerStream, StreamEvent};
 
 use crate::cache::{AnswerCache, CacheKey, CachedAnswer, RedisCache};
-use crate::cluster::{SharedBreaker, SharedSettings};
 use crate::config::Config;
-use crate::llm::{LlmClient, LlmError, Prompt};
+use crate::llm::{Chunk, LlmError, Prompt, TokenStream};
 use crate::metrics::{self, BreakerMetrics};
 use crate::notes::{Excerpt, MAX_SEARCH_RESULTS, NotesError, SearchResult, SharedNotes};
 use crate::user::UserId;
@@ -39,9 +43,9 @@ use crate::user::UserId;
 pub const MAX_QUERY_CHARS: usize = 4_000;
 /// Excerpts the `excerpts` fallback returns at most.
 pub const FALLBACK_EXCERPTS: usize = 3;
-/// Slack the HTTP client's own timeout leaves past the breaker's call timeout, so the
-/// breaker's deadline is the one that fires (and counts the failure).
-const CLIENT_TIMEOUT_SLACK: Duration = Duration::from_secs(5);
+/// What the LLM stages leave of the request's deadline for the fallbacks after them (at
+/// most; a tenth of a short deadline).
+const FALLBACK_RESERVE: Duration = Duration::from_secs(1);
 
 /// Answers questions from a user's notes. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -52,18 +56,16 @@ pub struct Assistant {
 #[derive(Debug)]
 struct Inner {
     notes: SharedNotes,
-    llm: Option<LlmClient>,
-    breaker: CircuitBreaker,
-    /// Cluster mode: the breaker's state shared through Redis.
-    shared: Option<SharedBreaker>,
+    /// The LLM upstreams in order; none in excerpts-only mode.
+    upstreams: Vec<Upstream>,
+    /// The first upstream's breaker (in excerpts-only mode one that is never called): its
+    /// state is the `circuit_state` of answers no upstream gave, and the `503`'s `circuit`.
+    primary: CircuitBreaker,
     registry: Registry,
     cache: AnswerCache,
-    model: String,
+    /// The model in cache keys: the primary's, whichever upstream answered.
+    key_model: String,
     top_k: usize,
-    /// A stream with no first piece by then is a failure.
-    first_token_timeout: Duration,
-    /// A longer gap between a stream's pieces is a failure.
-    stream_idle_timeout: Duration,
     /// One request's whole budget (a stream's too).
     request_timeout: Duration,
 }
@@ -75,44 +77,50 @@ enum Reply {
 }
 
 /// The excerpts for the `excerpts` fallback: already retrieved, or to retrieve if the
-/// stale answer does not serve (an open circuit skips the search until then).
-enum Retrieval<'a> {
+/// stale answer does not serve (when every circuit refused, the search is skipped until
+/// then).
+enum Retrieval {
     Done(Vec<Excerpt>),
-    Later { query: &'a str, wanted: usize },
+    Later,
+}
+
+/// One question on its way through the pipeline.
+#[derive(Clone, Debug)]
+struct Ctx {
+    user: UserId,
+    query: String,
+    /// Sources to show.
+    k: usize,
+    /// Excerpts to retrieve (the prompt rests on the configured top-k whatever `k` is).
+    wanted: usize,
+    key: CacheKey,
+    started: Instant,
+    /// Until when upstreams may be asked.
+    llm_deadline: Instant,
+}
+
+/// Who an answer is from.
+struct Origin<'a> {
+    upstream: Option<&'a str>,
+    model: &'a str,
+    circuit_state: breaker::State,
+}
+
+/// An upstream's stream whose first piece is in.
+struct Opened {
+    /// Which upstream.
+    index: usize,
+    permit: OwnedPermit,
+    tokens: TokenStream,
+    first: Chunk,
+    call_started: Instant,
 }
 
 impl Assistant {
-    /// Builds the pipeline from the configuration: the breaker (registered under
-    /// `CIRCUIT_BREAKER_NAME`), the LLM client (none without a token: excerpts-only mode)
-    /// and the answer cache.
+    /// Builds the pipeline from the configuration: a breaker and a client per upstream
+    /// (registered under the upstream's name), the answer cache, and the notes store's
+    /// breaker when it has one.
     pub fn new(config: &Config, notes: SharedNotes) -> Result<Self, AssistantBuildError> {
-        let settings = &config.breaker;
-        let mut builder = settings.builder().listener(Arc::new(BreakerMetrics));
-        let shared = match &config.redis_url {
-            Some(url) if settings.shared && settings.enabled => {
-                let (link, listener) = SharedBreaker::new(
-                    url,
-                    &settings.name,
-                    SharedSettings {
-                        fail_threshold: settings.fail_threshold,
-                        reset_timeout: settings.reset_timeout,
-                        call_timeout: settings.call_timeout,
-                        failure_window: settings.window,
-                    },
-                )?;
-                builder = builder.listener(listener);
-                Some(link)
-            }
-            _ => None,
-        };
-        let breaker = builder.build()?;
-        if let Some(link) = &shared {
-            // The link's task needs a runtime; without one (a synchronous embedding) the
-            // breaker simply stays local.
-            if tokio::runtime::Handle::try_current().is_ok() {
-                link.attach(breaker.clone());
-            }
-        }
         let registry = Registry::new();
         let mut cache = AnswerCache::new(config.cache.capacity, config.cache.ttl);
         if let Some(url) = &config.redis_url {
@@ -120,35 +128,40 @@ impl Assistant {
             registry.insert(redis.breaker().clone());
             cache = cache.with_redis(redis);
         }
-        registry.insert(breaker.clone());
+        let request_timeout = config.server.request_timeout;
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|u| Upstream::new(u, config.redis_url.as_deref(), request_timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        let primary = match upstreams.first() {
+            Some(first) => first.breaker.clone(),
+            None => config
+                .breaker
+                .builder()
+                .listener(Arc::new(BreakerMetrics))
+                .build()?,
+        };
+        registry.insert(primary.clone());
+        for upstream in upstreams.iter().skip(1) {
+            registry.insert(upstream.breaker.clone());
+        }
         if let Some(store) = notes.breaker() {
             registry.insert(store.clone());
         }
-        let llm = match &config.llm.api_token {
-            Some(token) => Some(LlmClient::new(
-                &config.llm,
-                token,
-                settings.call_timeout + CLIENT_TIMEOUT_SLACK,
-                config.server.request_timeout + CLIENT_TIMEOUT_SLACK,
-            )?),
-            None => None,
-        };
+        let key_model = upstreams
+            .first()
+            .map_or_else(|| config.llm.model.clone(), |u| u.model.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 notes,
-                llm,
-                breaker,
-                shared,
+                upstreams,
+                primary,
                 registry,
                 cache,
-                model: config.llm.model.clone(),
+                key_model,
                 top_k: config.notes.top_k,
-                first_token_timeout: config
-                    .llm
-                    .first_token_timeout
-                    .unwrap_or(settings.call_timeout),
-                stream_idle_timeout: config.llm.stream_idle_timeout,
-                request_timeout: config.server.request_timeout,
+                request_timeout,
             }),
         })
     }
@@ -160,12 +173,12 @@ impl Assistant {
 
     /// False when `CIRCUIT_BREAKER_ENABLED=false`: calls go straight through.
     pub fn breaker_enabled(&self) -> bool {
-        self.inner.breaker.state() != breaker::State::Disabled
+        self.inner.primary.state() != breaker::State::Disabled
     }
 
     /// True when no LLM is configured: every answer comes from the notes themselves.
     pub fn excerpts_only(&self) -> bool {
-        self.inner.llm.is_none()
+        self.inner.upstreams.is_empty()
     }
 
     /// Answers `question`, falling back as far as needed.
@@ -179,8 +192,9 @@ impl Assistant {
     }
 
     /// Answers `question` as a stream of events (see [`StreamEvent`]). Returns once the
-    /// first piece of the answer is in: an LLM that fails before its first token falls
-    /// back as [`Self::answer`] does, and with nothing to give this is the same error.
+    /// first piece of the answer is in: an upstream that fails before its first token hands
+    /// over to the next as [`Self::answer`] does, and with nothing to give this is the same
+    /// error.
     pub async fn answer_stream(&self, question: Question) -> Result<AnswerStream, AssistantError> {
         let span =
             tracing::info_span!("answer", user = %question.user, source = tracing::field::Empty);
@@ -207,113 +221,117 @@ impl Assistant {
             .cache
             .saw_generation(user, generation, false)
             .await;
-        let key = CacheKey::new(user, query, &self.inner.model, generation);
+        let key = CacheKey::new(user, query, &self.inner.key_model, generation);
         if let Some(hit) = self.inner.cache.fresh(&key).await {
-            let answer = self.respond(AnswerSource::Cache, &hit.answer, &hit.sources, k, started);
+            let answer = self.cached(AnswerSource::Cache, &hit, k, started, Vec::new());
             return Ok(Reply::Whole(answer));
         }
-        // The prompt always rests on the configured top-k, so a cached answer does not
-        // depend on how many sources a request asks to see; `k` only trims the sources.
-        let wanted = self.inner.top_k.max(k);
-        let (why, retrieval) = match self.ask_permission().await {
-            // The LLM will not be asked: a stale answer needs no search either.
-            Err(why) => (why, Retrieval::Later { query, wanted }),
-            Ok(permit) => {
-                let retrieved = self.retrieve(user, query, wanted).await?;
-                let asked = if streamed {
-                    self.start_stream(permit, query, retrieved, &key, user, k, started)
-                        .await
-                        .map(|live| Reply::Live(Box::new(live)))
-                } else {
-                    self.generate(permit, query, &retrieved, user)
-                        .await
-                        .map(|text| {
-                            let excerpts = &retrieved.excerpts;
-                            Reply::Whole(self.respond(
-                                AnswerSource::Llm,
-                                &text,
-                                excerpts,
-                                k,
-                                started,
-                            ))
-                        })
-                        .map_err(|why| (why, retrieved.excerpts))
-                };
-                match asked {
-                    Ok(reply) => return Ok(reply),
-                    Err((why, excerpts)) => (why, Retrieval::Done(excerpts)),
+        let budget = self.inner.request_timeout;
+        let ctx = Ctx {
+            user: user.clone(),
+            query: query.to_owned(),
+            k,
+            wanted: self.inner.top_k.max(k),
+            key,
+            started,
+            llm_deadline: started + budget - FALLBACK_RESERVE.min(budget / 10),
+        };
+        let mut stages = Stages::default();
+        let mut retrieved: Option<(SearchResult, Prompt)> = None;
+        let mut from = 0;
+        while let Some((index, permit)) = self.next_permit(from, &mut stages).await {
+            from = index + 1;
+            let (found, prompt) = match retrieved.take() {
+                Some(done) => done,
+                None => {
+                    let found = self.retrieve(&ctx).await?;
+                    let prompt = self.prompt(&ctx.query, &found);
+                    (found, prompt)
+                }
+            };
+            let upstream = &self.inner.upstreams[index];
+            if streamed {
+                match self.open_stream(index, permit, &prompt, &ctx).await {
+                    Ok(opened) => {
+                        let live = stream::Live {
+                            assistant: self.clone(),
+                            opened,
+                            prompt,
+                            retrieved: found,
+                            ctx,
+                            stages,
+                        };
+                        return Ok(Reply::Live(Box::new(live)));
+                    }
+                    Err(why) => stages.missed(index, upstream, why),
+                }
+            } else {
+                match self.generate(index, permit, &prompt, &found, &ctx).await {
+                    Ok(text) => {
+                        stages.answered(upstream);
+                        let origin = self.origin_of(upstream);
+                        let answer = self.respond(
+                            AnswerSource::Llm,
+                            &text,
+                            &found.excerpts,
+                            &ctx,
+                            origin,
+                            stages.attempts,
+                        );
+                        return Ok(Reply::Whole(answer));
+                    }
+                    Err(why) => stages.missed(index, upstream, why),
                 }
             }
-        };
-        let answer = self
-            .fall_back(&key, user, &why, retrieval, k, started)
-            .await?;
+            retrieved = Some((found, prompt));
+        }
+        let retrieval = retrieved.map_or(Retrieval::Later, |(found, _)| {
+            Retrieval::Done(found.excerpts)
+        });
+        let answer = self.fall_back(&ctx, stages, retrieval).await?;
         Ok(Reply::Whole(answer))
     }
 
-    /// The fallback chain past the LLM, top to bottom: the latest cached answer to this
-    /// question (`stale_cache`), the top excerpts (`excerpts`), else the `503`.
+    /// The next upstream from `from` on whose breaker lets a call through; each one that
+    /// refuses is recorded and skipped at no cost.
+    async fn next_permit(&self, from: usize, stages: &mut Stages) -> Option<(usize, OwnedPermit)> {
+        for (index, upstream) in self.inner.upstreams.iter().enumerate().skip(from) {
+            match upstream.permit().await {
+                Ok(permit) => return Some((index, permit)),
+                Err(why) => stages.missed(index, upstream, why),
+            }
+        }
+        None
+    }
+
+    /// The next upstream from `from` on that opens a stream and sends its first piece.
+    async fn next_stream(
+        &self,
+        from: usize,
+        prompt: &Prompt,
+        ctx: &Ctx,
+        stages: &mut Stages,
+    ) -> Option<Opened> {
+        let mut from = from;
+        while let Some((index, permit)) = self.next_permit(from, stages).await {
+            from = index + 1;
+            match self.open_stream(index, permit, prompt, ctx).await {
+                Ok(opened) => return Some(opened),
+                Err(why) => stages.missed(index, &self.inner.upstreams[index], why),
+            }
+        }
+        None
+    }
+
+    /// The fallback chain past the upstreams, top to bottom: the latest cached answer to
+    /// this question (`stale_cache`), the top excerpts (`excerpts`), else the `503`.
     async fn fall_back(
         &self,
-        key: &CacheKey,
-        user: &UserId,
-        why: &Unanswered,
-        retrieval: Retrieval<'_>,
-        k: usize,
-        started: Instant,
+        ctx: &Ctx,
+        stages: Stages,
+        retrieval: Retrieval,
     ) -> Result<Answer, AssistantError> {
-        if let Some(answer) = self.stale(key, user, why, k, started).await {
-            return Ok(answer);
-        }
-        let excerpts = match retrieval {
-            Retrieval::Done(excerpts) => excerpts,
-            Retrieval::Later { query, wanted } => {
-                self.retrieve(user, query, wanted).await?.excerpts
-            }
-        };
-        let top = &excerpts[..excerpts.len().min(FALLBACK_EXCERPTS)];
-        if !top.is_empty() {
-            let text = excerpts_answer(top);
-            return Ok(self.respond(AnswerSource::Excerpts, &text, top, k, started));
-        }
-        metrics::record_answer("unavailable");
-        tracing::Span::current().record("source", "unavailable");
-        Err(self.unavailable(why))
-    }
-
-    /// Leave to call the LLM, or why not (no LLM configured, or the circuit refuses).
-    /// In cluster mode a trial call must also win the open period's lease.
-    async fn ask_permission(&self) -> Result<OwnedPermit, Unanswered> {
-        if self.inner.llm.is_none() {
-            return Err(Unanswered::NoLlm);
-        }
-        let refused = |rejected: breaker::Rejected| {
-            if rejected.is_shed() {
-                Unanswered::Shed(rejected)
-            } else {
-                Unanswered::CircuitOpen(rejected)
-            }
-        };
-        let permit = self.inner.breaker.try_acquire_owned().map_err(refused)?;
-        let Some(shared) = &self.inner.shared else {
-            return Ok(permit);
-        };
-        match shared.admit(permit).await {
-            Some(permit) => Ok(permit),
-            // Another replica runs the trial: this one is held open meanwhile.
-            None => self.inner.breaker.try_acquire_owned().map_err(refused),
-        }
-    }
-
-    /// The first fallback: the latest answer to this question, from any notes generation.
-    async fn stale(
-        &self,
-        key: &CacheKey,
-        user: &UserId,
-        why: &Unanswered,
-        k: usize,
-        started: Instant,
-    ) -> Option<Answer> {
+        let why = stages.last_reason();
         if why.is_request_fault() {
             // Not an outage: the upstream refused this request (a bad token, a prompt it
             // will not take). Still answer from the fallbacks, but make it loud.
@@ -321,22 +339,53 @@ impl Assistant {
         } else {
             tracing::warn!(reason = %why, "LLM unavailable; falling back");
         }
-        let stale = self.inner.cache.latest(key).await?;
-        // Only while every note it rests on is still there, unchanged: a deleted or edited
-        // note's text must not come back from memory (this replica's, or Redis's). A failed
-        // check serves nothing rather than something that may be gone.
-        let current = self.inner.notes.still_current(user, &stale.rests_on).await;
+        if let Some(stale) = self.stale(ctx).await {
+            return Ok(self.cached(
+                AnswerSource::StaleCache,
+                &stale,
+                ctx.k,
+                ctx.started,
+                stages.attempts,
+            ));
+        }
+        let excerpts = match retrieval {
+            Retrieval::Done(excerpts) => excerpts,
+            Retrieval::Later => self.retrieve(ctx).await?.excerpts,
+        };
+        let top = &excerpts[..excerpts.len().min(FALLBACK_EXCERPTS)];
+        if !top.is_empty() {
+            let text = excerpts_answer(top);
+            let origin = self.origin_of_fallback();
+            return Ok(self.respond(
+                AnswerSource::Excerpts,
+                &text,
+                top,
+                ctx,
+                origin,
+                stages.attempts,
+            ));
+        }
+        metrics::record_answer("unavailable");
+        tracing::Span::current().record("source", "unavailable");
+        Err(self.unavailable(stages))
+    }
+
+    /// The latest answer to this question, from any notes generation, while every note it
+    /// rests on is still there, unchanged: a deleted or edited note's text must not come
+    /// back from memory (this replica's, or Redis's). A failed check serves nothing rather
+    /// than something that may be gone.
+    async fn stale(&self, ctx: &Ctx) -> Option<Arc<CachedAnswer>> {
+        let stale = self.inner.cache.latest(&ctx.key).await?;
+        let current = self
+            .inner
+            .notes
+            .still_current(&ctx.user, &stale.rests_on)
+            .await;
         if !matches!(current, Ok(true)) {
             tracing::debug!("the stale answer rests on a note deleted or edited since");
             return None;
         }
-        Some(self.respond(
-            AnswerSource::StaleCache,
-            &stale.answer,
-            &stale.sources,
-            k,
-            started,
-        ))
+        Some(stale)
     }
 
     /// Tells the cache that `user`'s notes were just written here, so that every replica
@@ -366,56 +415,60 @@ impl Assistant {
     ) -> Result<Answer, AssistantError> {
         tracing::warn!(reason = %err, "notes store unavailable; answering from the cache");
         if let Some(seen) = self.inner.cache.known_generation(user).await {
-            let key = CacheKey::new(user, query, &self.inner.model, seen);
+            let key = CacheKey::new(user, query, &self.inner.key_model, seen);
             if let Some(hit) = self.inner.cache.fresh(&key).await {
-                return Ok(self.respond(
-                    AnswerSource::Cache,
-                    &hit.answer,
-                    &hit.sources,
-                    k,
-                    started,
-                ));
+                return Ok(self.cached(AnswerSource::Cache, &hit, k, started, Vec::new()));
             }
         }
         metrics::record_answer("notes_unavailable");
         Err(err.into())
     }
 
-    async fn retrieve(
-        &self,
-        user: &UserId,
-        query: &str,
-        k: usize,
-    ) -> Result<SearchResult, AssistantError> {
-        Ok(self.inner.notes.search(user, query, k).await?)
+    async fn retrieve(&self, ctx: &Ctx) -> Result<SearchResult, AssistantError> {
+        Ok(self
+            .inner
+            .notes
+            .search(&ctx.user, &ctx.query, ctx.wanted)
+            .await?)
     }
 
-    /// Opens a stream from the LLM under the breaker's permit and waits for its first
-    /// piece (within the first-token deadline). A failure before then is recorded and
-    /// handed back with the excerpts, for the fallback chain.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the request's parts, passed on to the stream"
-    )]
-    async fn start_stream(
+    /// The prompt: the question grounded in the configured top-k excerpts.
+    fn prompt(&self, query: &str, found: &SearchResult) -> Prompt {
+        let grounding = &found.excerpts[..found.excerpts.len().min(self.inner.top_k)];
+        Prompt::grounded(query, grounding)
+    }
+
+    /// What is left of the request's budget for upstream `index`, or why nothing is.
+    fn budget(ctx: &Ctx) -> Result<Duration, Unanswered> {
+        let left = ctx.llm_deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(Unanswered::OutOfTime)
+        } else {
+            Ok(left)
+        }
+    }
+
+    /// Opens a stream from upstream `index` under its permit and waits for its first piece
+    /// (within its first-token deadline and the request's). A failure is recorded.
+    async fn open_stream(
         &self,
+        index: usize,
         permit: OwnedPermit,
-        query: &str,
-        retrieved: SearchResult,
-        key: &CacheKey,
-        user: &UserId,
-        k: usize,
-        started: Instant,
-    ) -> Result<stream::Live, (Unanswered, Vec<Excerpt>)> {
-        let Some(llm) = self.inner.llm.clone() else {
-            return Err((Unanswered::NoLlm, retrieved.excerpts));
+        prompt: &Prompt,
+        ctx: &Ctx,
+    ) -> Result<Opened, Unanswered> {
+        let upstream = &self.inner.upstreams[index];
+        let budget = Self::budget(ctx)?;
+        let (limit, late) = if upstream.first_token_timeout <= budget {
+            let limit = upstream.first_token_timeout;
+            (limit, LlmError::FirstTokenLate(limit))
+        } else {
+            (budget, LlmError::PastDeadline(self.inner.request_timeout))
         };
-        let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
-        let prompt = Prompt::grounded(query, grounding);
-        let limit = self.inner.first_token_timeout;
         let call_started = Instant::now();
+        let provider = &upstream.provider;
         let opened = tokio::time::timeout(limit, async {
-            let mut tokens = llm.stream(&prompt).await?;
+            let mut tokens = provider.stream(prompt).await?;
             let first = tokens.next().await?;
             if first.end && first.text.trim().is_empty() {
                 return Err(LlmError::Malformed("empty answer".to_owned()));
@@ -423,65 +476,66 @@ impl Assistant {
             Ok((tokens, first))
         })
         .await
-        .unwrap_or(Err(LlmError::FirstTokenLate(limit)));
+        .unwrap_or(Err(late));
         let seconds = call_started.elapsed().as_secs_f64();
         match opened {
             Ok((tokens, first)) => {
                 metrics::record_first_token(seconds);
                 // Answering now: the in-flight bound is for calls still waiting.
                 permit.responded();
-                Ok(stream::Live {
-                    assistant: self.clone(),
+                Ok(Opened {
+                    index,
                     permit,
                     tokens,
                     first,
-                    retrieved,
-                    key: *key,
-                    user: user.clone(),
-                    k,
-                    started,
                     call_started,
-                    deadline: tokio::time::Instant::from_std(started + self.inner.request_timeout),
                 })
             }
             Err(e) => {
                 permit.record(e.outcome());
-                let outcome = if matches!(e, LlmError::FirstTokenLate(_)) {
-                    "timeout"
-                } else {
-                    "error"
-                };
-                metrics::record_llm(outcome, seconds);
-                Err((Unanswered::Failed(e), retrieved.excerpts))
+                metrics::record_llm(llm_outcome(&e), seconds);
+                Err(Unanswered::Failed(e))
             }
         }
     }
 
-    /// Asks the LLM under the breaker's permit.
+    /// Asks upstream `index` for a whole answer under its permit, within the request's
+    /// budget; the answer is cached.
     async fn generate(
         &self,
+        index: usize,
         permit: OwnedPermit,
-        query: &str,
-        retrieved: &SearchResult,
-        user: &UserId,
+        prompt: &Prompt,
+        found: &SearchResult,
+        ctx: &Ctx,
     ) -> Result<String, Unanswered> {
-        let llm = self.inner.llm.clone().ok_or(Unanswered::NoLlm)?;
-        let grounding = &retrieved.excerpts[..retrieved.excerpts.len().min(self.inner.top_k)];
-        let prompt = Prompt::grounded(query, grounding);
-        let key = CacheKey::new(user, query, &self.inner.model, retrieved.generation);
-        let (cache, sources, generation, rests_on) = (
-            self.inner.cache.clone(),
-            retrieved.excerpts.clone(),
-            retrieved.generation,
-            retrieved.versions.clone(),
-        );
+        let upstream = &self.inner.upstreams[index];
+        let budget = Self::budget(ctx)?;
+        let provider = upstream.provider.clone();
+        let prompt = prompt.clone();
+        let past_deadline = LlmError::PastDeadline(self.inner.request_timeout);
+        let cache = self.inner.cache.clone();
+        let key = ctx.key;
+        let entry = CachedAnswer {
+            answer: String::new(),
+            sources: found.excerpts.clone(),
+            generation: found.generation,
+            rests_on: found.versions.clone(),
+            upstream: upstream.name.clone(),
+            model: upstream.model.clone(),
+        };
         let call = async move {
             let started = Instant::now();
             let classify = |result: &Result<String, LlmError>| match result {
                 Ok(_) => Outcome::Success,
                 Err(e) => e.outcome(),
             };
-            let result = permit.run(llm.generate(&prompt), classify).await;
+            let within_budget = async {
+                tokio::time::timeout(budget, provider.generate(&prompt))
+                    .await
+                    .unwrap_or(Err(past_deadline))
+            };
+            let result = permit.run(within_budget, classify).await;
             let seconds = started.elapsed().as_secs_f64();
             let result = match result {
                 Ok(text) => {
@@ -494,20 +548,22 @@ impl Assistant {
                     Err(Unanswered::Timeout(limit))
                 }
                 Err(CallError::Inner(e)) => {
-                    metrics::record_llm("error", seconds);
+                    metrics::record_llm(llm_outcome(&e), seconds);
                     Err(Unanswered::Failed(e))
                 }
             };
             // Cached here, so an answer that comes after its request gave up still serves
             // the next one. The prompt rests on the top-k whatever `max_sources` asked.
             if let Ok(text) = &result {
-                let entry = CachedAnswer {
-                    answer: text.clone(),
-                    sources,
-                    generation,
-                    rests_on,
-                };
-                cache.insert(&key, entry).await;
+                cache
+                    .insert(
+                        &key,
+                        CachedAnswer {
+                            answer: text.clone(),
+                            ..entry
+                        },
+                    )
+                    .await;
             }
             result
         };
@@ -522,11 +578,51 @@ impl Assistant {
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_cancelled) => Err(Unanswered::Stalled),
             },
-            () = self.inner.breaker.stalled() => {
+            () = upstream.breaker.stalled() => {
                 metrics::record_abandoned();
                 Err(Unanswered::Stalled)
             }
         }
+    }
+
+    fn origin_of<'a>(&'a self, upstream: &'a Upstream) -> Origin<'a> {
+        Origin {
+            upstream: Some(&upstream.name),
+            model: &upstream.model,
+            circuit_state: upstream.breaker.state(),
+        }
+    }
+
+    /// Who a fallback answer is from: no upstream; the primary's model and circuit.
+    fn origin_of_fallback(&self) -> Origin<'_> {
+        Origin {
+            upstream: None,
+            model: &self.inner.key_model,
+            circuit_state: self.inner.primary.state(),
+        }
+    }
+
+    /// A cached answer (`cache` or `stale_cache`), said to be from the upstream that gave it.
+    fn cached(
+        &self,
+        source: AnswerSource,
+        hit: &CachedAnswer,
+        k: usize,
+        started: Instant,
+        attempts: Vec<Attempt>,
+    ) -> Answer {
+        let by = self.inner.upstreams.iter().find(|u| u.name == hit.upstream);
+        let origin = Origin {
+            upstream: (!hit.upstream.is_empty()).then_some(hit.upstream.as_str()),
+            model: if hit.model.is_empty() {
+                &self.inner.key_model
+            } else {
+                &hit.model
+            },
+            circuit_state: by.map_or_else(|| self.inner.primary.state(), |u| u.breaker.state()),
+        };
+        let ctx = (k, started);
+        self.answer_of(source, &hit.answer, &hit.sources, ctx, origin, attempts)
     }
 
     fn respond(
@@ -534,8 +630,28 @@ impl Assistant {
         source: AnswerSource,
         text: &str,
         sources: &[Excerpt],
-        k: usize,
-        started: Instant,
+        ctx: &Ctx,
+        origin: Origin<'_>,
+        attempts: Vec<Attempt>,
+    ) -> Answer {
+        self.answer_of(
+            source,
+            text,
+            sources,
+            (ctx.k, ctx.started),
+            origin,
+            attempts,
+        )
+    }
+
+    fn answer_of(
+        &self,
+        source: AnswerSource,
+        text: &str,
+        sources: &[Excerpt],
+        (k, started): (usize, Instant),
+        origin: Origin<'_>,
+        attempts: Vec<Attempt>,
     ) -> Answer {
         metrics::record_answer(source.as_str());
         tracing::Span::current().record("source", source.as_str());
@@ -545,42 +661,43 @@ impl Assistant {
             metadata: AnswerMetadata {
                 source,
                 degraded: source.is_degraded(),
-                circuit_state: self.inner.breaker.state(),
-                model: self.inner.model.clone(),
+                circuit_state: origin.circuit_state,
+                model: origin.model.to_owned(),
+                upstream: origin.upstream.map(str::to_owned),
+                attempts,
                 latency_ms: started.elapsed().as_secs_f64() * 1_000.0,
             },
         }
     }
 
-    /// The 503: why, and the whole seconds until the breaker lets a trial through.
-    fn unavailable(&self, why: &Unanswered) -> AssistantError {
-        let status = self.inner.breaker.status();
-        let wait = match (why, status.retry_after_seconds) {
-            (Unanswered::CircuitOpen(rejected) | Unanswered::Shed(rejected), _) => {
-                rejected.retry_after.map(|d| d.as_secs_f64())
-            }
-            (_, scheduled) => scheduled,
-        };
-        // The upstream's own wait (Retry-After, a model still loading) holds even when
-        // this failure did not open the circuit.
-        let wait = match (wait, why.upstream_hint()) {
-            (Some(w), Some(hint)) => Some(w.max(hint.as_secs_f64())),
-            (None, Some(hint)) => Some(hint.as_secs_f64()),
-            (w, None) => w,
-        };
-        // Closed or disabled: the next call may go at once; forced open or no LLM at all:
-        // nothing is scheduled, so the base open time is the honest guess.
-        let wait = match (wait, why) {
-            (Some(w), _) => w,
-            (None, Unanswered::NoLlm) => status.reset_timeout_seconds,
-            (None, _) if status.state == breaker::State::ForcedOpen => status.reset_timeout_seconds,
-            (None, _) => 0.0,
-        };
+    /// The 503: why, and the whole seconds until the earliest upstream lets a call through.
+    fn unavailable(&self, stages: Stages) -> AssistantError {
+        let status = self.inner.primary.status();
+        let earliest = stages
+            .misses
+            .iter()
+            .map(|(index, why)| self.inner.upstreams[*index].wait_after(why))
+            .reduce(f64::min);
+        // No upstream at all (excerpts-only mode): the base open time is the honest guess.
+        let wait = earliest.unwrap_or(status.reset_timeout_seconds);
+        let why = stages.last_reason();
         AssistantError::Unavailable {
             retry_after_seconds: (wait.ceil() as u64).max(1),
             detail: format!("{why}, and no cached answer or matching note is available"),
             circuit: Box::new(status),
+            attempts: stages.attempts,
         }
+    }
+}
+
+/// The `outcome` label of an LLM call that failed.
+fn llm_outcome(e: &LlmError) -> &'static str {
+    match e {
+        LlmError::Timeout
+        | LlmError::FirstTokenLate(_)
+        | LlmError::Idle(_)
+        | LlmError::PastDeadline(_) => "timeout",
+        _ => "error",
     }
 }
 

@@ -6,19 +6,22 @@
 //! `done` with its true source; with nothing left, `error` is the last event.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use breaker::{Outcome, OwnedPermit};
+use breaker::Outcome;
 use futures::Stream;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::{Answer, AnswerMetadata, AnswerSource, Assistant, AssistantError, Retrieval};
-use crate::cache::{CacheKey, CachedAnswer};
-use crate::llm::{Chunk, LlmError, TokenStream};
+use super::chain::Stages;
+use super::error::Unanswered;
+use super::{
+    Answer, AnswerMetadata, AnswerSource, Assistant, AssistantError, Ctx, Opened, Retrieval,
+};
+use crate::cache::CachedAnswer;
+use crate::llm::{Chunk, LlmError, Prompt, TokenStream};
 use crate::metrics;
 use crate::notes::{Excerpt, SearchResult};
-use crate::user::UserId;
 
 /// One event of a streamed answer; serialised, it is the event's `data`, and
 /// [`StreamEvent::name`] is its SSE `event:` name.
@@ -98,20 +101,11 @@ pub(super) fn whole(answer: Answer) -> AnswerStream {
 /// A stream whose first piece is in: what it needs to go on, finish and fall back.
 pub(super) struct Live {
     pub(super) assistant: Assistant,
-    pub(super) permit: OwnedPermit,
-    pub(super) tokens: TokenStream,
-    pub(super) first: Chunk,
+    pub(super) opened: Opened,
+    pub(super) prompt: Prompt,
     pub(super) retrieved: SearchResult,
-    pub(super) key: CacheKey,
-    pub(super) user: UserId,
-    /// Sources to show.
-    pub(super) k: usize,
-    /// When the request began (for `latency_ms`).
-    pub(super) started: Instant,
-    /// When the upstream call began (for its duration).
-    pub(super) call_started: Instant,
-    /// The request's whole deadline.
-    pub(super) deadline: tokio::time::Instant,
+    pub(super) ctx: Ctx,
+    pub(super) stages: Stages,
 }
 
 /// Counts a stream that got under way by how it ended; one dropped before its end is a
@@ -125,96 +119,114 @@ impl Drop for Ending {
 }
 
 impl Live {
-    /// The events: sources, the first piece and each one after it as it comes, then done;
-    /// or, when the upstream breaks, `fallback` and the fallback answer (or `error`).
+    /// The events: sources, the first piece and each one after it as it comes, then done.
+    /// When the upstream breaks mid-answer: `fallback`, then the next upstream's answer as
+    /// it comes (source `llm`), or the stale answer or the excerpts, or `error`.
     pub(super) fn into_events(self) -> AnswerStream {
         let span = tracing::Span::current();
         let Self {
             assistant,
-            permit,
-            mut tokens,
-            first,
+            mut opened,
+            prompt,
             retrieved,
-            key,
-            user,
-            k,
-            started,
-            call_started,
-            deadline,
+            ctx,
+            mut stages,
         } = self;
-        let (idle, budget) = (
-            assistant.inner.stream_idle_timeout,
-            assistant.inner.request_timeout,
-        );
+        let deadline =
+            tokio::time::Instant::from_std(ctx.started + assistant.inner.request_timeout);
+        let budget = assistant.inner.request_timeout;
+        let shown: Vec<Excerpt> = retrieved.excerpts.iter().take(ctx.k).cloned().collect();
         let events = async_stream::stream! {
             let mut ending = Ending(None);
-            yield StreamEvent::Sources {
-                sources: retrieved.excerpts.iter().take(k).cloned().collect(),
-            };
-            let mut text = String::new();
-            let mut chunk = first;
-            let ended = loop {
-                if !chunk.text.is_empty() {
-                    text.push_str(&chunk.text);
-                    yield StreamEvent::Delta { text: std::mem::take(&mut chunk.text) };
-                }
-                if chunk.end {
-                    break Ok(());
-                }
-                chunk = match next_within(&mut tokens, idle, deadline, budget).await {
-                    Ok(next) => next,
-                    Err(e) => break Err(e),
-                };
-            };
-            drop(tokens);
-            let seconds = call_started.elapsed().as_secs_f64();
-            match ended {
-                Ok(()) => {
-                    permit.record(Outcome::Success);
-                    metrics::record_llm("success", seconds);
-                    // Only a complete answer is cached.
-                    let entry = CachedAnswer {
-                        answer: text.trim().to_owned(),
-                        sources: retrieved.excerpts.clone(),
-                        generation: retrieved.generation,
-                        rests_on: retrieved.versions.clone(),
+            yield StreamEvent::Sources { sources: shown.clone() };
+            loop {
+                let upstream = &assistant.inner.upstreams[opened.index];
+                let idle = upstream.stream_idle_timeout;
+                let mut text = String::new();
+                let mut chunk = std::mem::take(&mut opened.first);
+                let ended = loop {
+                    if !chunk.text.is_empty() {
+                        text.push_str(&chunk.text);
+                        yield StreamEvent::Delta { text: std::mem::take(&mut chunk.text) };
+                    }
+                    if chunk.end {
+                        break Ok(());
+                    }
+                    chunk = match next_within(&mut opened.tokens, idle, deadline, budget).await {
+                        Ok(next) => next,
+                        Err(e) => break Err(e),
                     };
-                    assistant.inner.cache.insert(&key, entry).await;
-                    let answer = span.in_scope(|| {
-                        assistant.respond(AnswerSource::Llm, &text, &retrieved.excerpts, k, started)
-                    });
-                    ending.0 = Some("complete");
-                    yield StreamEvent::Done { metadata: answer.metadata };
+                };
+                let seconds = opened.call_started.elapsed().as_secs_f64();
+                let e = match ended {
+                    Ok(()) => {
+                        let Opened { permit, .. } = opened;
+                        permit.record(Outcome::Success);
+                        metrics::record_llm("success", seconds);
+                        // Only a complete answer is cached.
+                        let entry = CachedAnswer {
+                            answer: text.trim().to_owned(),
+                            sources: retrieved.excerpts.clone(),
+                            generation: retrieved.generation,
+                            rests_on: retrieved.versions.clone(),
+                            upstream: upstream.name.clone(),
+                            model: upstream.model.clone(),
+                        };
+                        assistant.inner.cache.insert(&ctx.key, entry).await;
+                        stages.answered(upstream);
+                        let answer = span.in_scope(|| {
+                            let origin = assistant.origin_of(upstream);
+                            assistant.respond(AnswerSource::Llm, &text, &retrieved.excerpts, &ctx, origin, stages.attempts)
+                        });
+                        ending.0 = Some("complete");
+                        yield StreamEvent::Done { metadata: answer.metadata };
+                        return;
+                    }
+                    Err(e) => e,
+                };
+                let Opened { permit, index, .. } = opened;
+                permit.record(e.outcome());
+                metrics::record_llm(super::llm_outcome(&e), seconds);
+                span.in_scope(|| {
+                    tracing::warn!(upstream = %upstream.name, reason = %e, "the LLM stream broke after it began; falling back");
+                });
+                let reason = e.to_string();
+                stages.missed(index, upstream, Unanswered::Failed(e));
+                // The next upstream first, then the fallbacks past the chain.
+                let next = assistant
+                    .next_stream(index + 1, &prompt, &ctx, &mut stages)
+                    .instrument(span.clone())
+                    .await;
+                if let Some(next) = next {
+                    yield StreamEvent::Fallback {
+                        reason,
+                        source: AnswerSource::Llm,
+                        sources: shown.clone(),
+                    };
+                    opened = next;
+                    continue;
                 }
-                Err(e) => {
-                    permit.record(e.outcome());
-                    metrics::record_llm(if is_timeout(&e) { "timeout" } else { "error" }, seconds);
-                    span.in_scope(|| {
-                        tracing::warn!(reason = %e, "the LLM stream broke after it began; falling back");
-                    });
-                    let reason = e.to_string();
-                    let why = super::Unanswered::Failed(e);
-                    let fallback = assistant
-                        .fall_back(&key, &user, &why, Retrieval::Done(retrieved.excerpts), k, started)
-                        .instrument(span.clone())
-                        .await;
-                    match fallback {
-                        Ok(answer) => {
-                            ending.0 = Some("fallback");
-                            yield StreamEvent::Fallback {
-                                reason,
-                                source: answer.metadata.source,
-                                sources: answer.sources,
-                            };
-                            yield StreamEvent::Delta { text: answer.answer };
-                            yield StreamEvent::Done { metadata: answer.metadata };
-                        }
-                        Err(err) => {
-                            ending.0 = Some("error");
-                            yield error_event(&err);
-                        }
+                let fallback = assistant
+                    .fall_back(&ctx, stages, Retrieval::Done(retrieved.excerpts))
+                    .instrument(span.clone())
+                    .await;
+                match fallback {
+                    Ok(answer) => {
+                        ending.0 = Some("fallback");
+                        yield StreamEvent::Fallback {
+                            reason,
+                            source: answer.metadata.source,
+                            sources: answer.sources,
+                        };
+                        yield StreamEvent::Delta { text: answer.answer };
+                        yield StreamEvent::Done { metadata: answer.metadata };
+                    }
+                    Err(err) => {
+                        ending.0 = Some("error");
+                        yield error_event(&err);
                     }
                 }
+                return;
             }
         };
         Box::pin(events)
@@ -238,16 +250,6 @@ async fn next_within(
         Ok(result) => result,
         Err(_elapsed) => Err(late),
     }
-}
-
-fn is_timeout(e: &LlmError) -> bool {
-    matches!(
-        e,
-        LlmError::Timeout
-            | LlmError::FirstTokenLate(_)
-            | LlmError::Idle(_)
-            | LlmError::PastDeadline(_)
-    )
 }
 
 /// The `error` event for an answer that could not be given after the stream began.

@@ -48,6 +48,12 @@ pub struct CachedAnswer {
     /// of them is unchanged (a deleted or edited note's text is never served again).
     #[serde(default)]
     pub rests_on: Vec<crate::notes::NoteVersion>,
+    /// The upstream that gave the answer (empty in entries from before the chain).
+    #[serde(default)]
+    pub upstream: String,
+    /// Its model.
+    #[serde(default)]
+    pub model: String,
 }
 
 /// Where an answer lives in the cache.
@@ -106,6 +112,8 @@ pub fn normalise(query: &str) -> String {
 ///     sources: vec![],
 ///     generation: 1,
 ///     rests_on: vec![],
+///     upstream: "huggingface".into(),
+///     model: "model".into(),
 /// };
 /// cache.insert(&key, answer).await;
 /// assert!(cache.fresh(&key).await.is_some());
@@ -249,6 +257,8 @@ mod tests {
             sources: Vec::new(),
             generation,
             rests_on: Vec::new(),
+            upstream: String::new(),
+            model: String::new(),
         }
     }
 

@@ -37,6 +37,7 @@
 //! | `BREAKWATER_JWT_SECRET` | unset | JWT mode with HS256: `/api/*` takes a signed token; the user is its `sub` |
 //! | `BREAKWATER_JWT_PUBLIC_KEY` | unset | JWT mode with RS256 or ES256: a PEM public key file |
 //! | `BREAKWATER_JWT_AUDIENCE` / `BREAKWATER_JWT_ISSUER` | unset | checked against `aud` / `iss` when set |
+//! | `BREAKWATER_CONFIG` | unset | a TOML file listing the LLM upstreams in order (see [`UpstreamConfig`]); unset = the `HF_*` variables describe one |
 //! | `HF_API_TOKEN` (or `HF_TOKEN`) | unset | LLM credentials; `HF_API_TOKEN` wins; unset = excerpts-only mode |
 //! | `HF_API_BASE` | `https://router.huggingface.co` | upstream base URL, `http(s)://`, trailing `/` trimmed |
 //! | `HF_MODEL` | `Qwen/Qwen2.5-1.5B-Instruct` | model id |
@@ -71,6 +72,7 @@ mod error;
 mod parse;
 mod redact;
 mod sources;
+mod upstreams;
 mod values;
 
 use std::fmt;
@@ -79,6 +81,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, FileError, InvalidValue};
+pub use upstreams::UpstreamConfig;
 
 /// Everything Breakwater needs to start, parsed and validated from the environment.
 ///
@@ -96,6 +99,9 @@ pub struct Config {
     pub llm: LlmConfig,
     /// The circuit breaker in front of the LLM.
     pub breaker: BreakerConfig,
+    /// The LLM upstreams, in the order they are tried: those of `BREAKWATER_CONFIG`, else
+    /// the one `llm` and `breaker` describe (none without a token: excerpts-only mode).
+    pub upstreams: Vec<UpstreamConfig>,
     /// The answer cache.
     pub cache: CacheConfig,
     /// `REDIS_URL`: shared answer cache and breaker state; `None` keeps both in-process.
@@ -296,7 +302,7 @@ impl Config {
 
     /// True when there is no LLM token: the assistant answers with excerpts only.
     pub fn excerpts_only(&self) -> bool {
-        self.llm.api_token.is_none()
+        self.upstreams.is_empty()
     }
 
     /// Where the notes live, for logs and messages: the redacted `DATABASE_URL`, else the

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::redact::{self, SECRET};
+use super::upstreams::{self, UpstreamConfig};
 use super::values::{
     api_mode, base_url, boolean, breaker_name, database_url, environment, file_path, http_url,
     log_filter, log_format, max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token,
@@ -31,6 +32,7 @@ pub(super) const VARIABLES: &[&str] = &[
     "BREAKWATER_MAX_BODY_BYTES",
     "BREAKWATER_DB",
     "BREAKWATER_TOP_K",
+    "BREAKWATER_CONFIG",
     "HF_API_TOKEN",
     "HF_TOKEN",
     "HF_API_BASE",
@@ -139,8 +141,34 @@ impl Config {
             }),
             db_timeout: r.value("BREAKWATER_DB_TIMEOUT_SECONDS", d.notes.db_timeout, seconds),
         };
+        let config_file = r.optional("BREAKWATER_CONFIG", file_path);
         let llm = r.llm(d.llm);
         let breaker = r.breaker(d.breaker);
+        let mut files = Vec::new();
+        let upstreams = match &config_file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    upstreams::parse(path, &text, (&llm, &breaker), vars).unwrap_or_else(|errors| {
+                        files = errors;
+                        Vec::new()
+                    })
+                }
+                Err(e) => {
+                    let raw = r.raw("BREAKWATER_CONFIG");
+                    r.reject(
+                        "BREAKWATER_CONFIG",
+                        &raw,
+                        format!("cannot read the file: {e}"),
+                    );
+                    Vec::new()
+                }
+            },
+            None if llm.api_token.is_some() => vec![UpstreamConfig {
+                llm: llm.clone(),
+                breaker: breaker.clone(),
+            }],
+            None => Vec::new(),
+        };
         let cache = CacheConfig {
             capacity: r.value("BREAKWATER_CACHE_CAPACITY", d.cache.capacity, |s| {
                 whole_number(s, 1, u64::MAX, false)
@@ -154,9 +182,9 @@ impl Config {
             filter: r.optional("RUST_LOG", log_filter).unwrap_or(d.log.filter),
         };
 
-        if !r.invalid.is_empty() {
+        if !r.invalid.is_empty() || !files.is_empty() {
             return Err(ConfigError {
-                files: Vec::new(),
+                files,
                 invalid: r.invalid,
             });
         }
@@ -167,6 +195,7 @@ impl Config {
             notes,
             llm,
             breaker,
+            upstreams,
             cache,
             redis_url,
             database_url,

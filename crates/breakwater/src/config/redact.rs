@@ -41,6 +41,7 @@ impl fmt::Debug for Config {
             notes,
             llm,
             breaker,
+            upstreams,
             cache,
             redis_url,
             database_url,
@@ -53,6 +54,11 @@ impl fmt::Debug for Config {
             .field("notes", notes)
             .field("llm", llm)
             .field("breaker", breaker)
+            // By name: each one's settings repeat `llm` and `breaker` with its overrides.
+            .field(
+                "upstreams",
+                &upstreams.iter().map(|u| u.name()).collect::<Vec<_>>(),
+            )
             .field("cache", cache)
             .field("redis_url", &redis_url.as_deref().map(url))
             .field("database_url", &database_url.as_deref().map(url))

@@ -29,6 +29,9 @@ pub struct ErrorBody {
     /// The LLM breaker's status (`service_unavailable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit: Option<Box<breaker::Status>>,
+    /// Each upstream tried, with its outcome and reason (`service_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<crate::assistant::Attempt>>,
 }
 
 /// An error answered to an HTTP client.
@@ -80,6 +83,8 @@ pub enum ApiError {
         detail: String,
         /// The breaker's status at the time, so the caller sees why.
         circuit: Box<breaker::Status>,
+        /// Every upstream tried, and why each gave no answer.
+        attempts: Vec<crate::assistant::Attempt>,
     },
     /// `503 notes_unavailable`: the notes store (PostgreSQL) is down or slow and no cached
     /// answer could stand in; nothing was written.
@@ -173,6 +178,7 @@ impl ApiError {
             field: None,
             retry_after_seconds: None,
             circuit: None,
+            attempts: None,
         };
         match self {
             ApiError::Invalid {
@@ -181,10 +187,12 @@ impl ApiError {
             ApiError::Unavailable {
                 retry_after_seconds,
                 circuit,
+                attempts,
                 ..
             } => {
                 body.retry_after_seconds = Some(*retry_after_seconds);
                 body.circuit = Some(circuit.clone());
+                body.attempts = Some(attempts.clone());
             }
             ApiError::NotesUnavailable {
                 retry_after_seconds,
@@ -255,10 +263,12 @@ impl From<AssistantError> for ApiError {
                 retry_after_seconds,
                 detail,
                 circuit,
+                attempts,
             } => ApiError::Unavailable {
                 retry_after_seconds,
                 detail,
                 circuit,
+                attempts,
             },
             AssistantError::Notes(err) => err.into(),
         }

@@ -137,4 +137,32 @@ mod tests {
         assert_eq!(body["error"], "internal");
         assert!(!body["detail"].to_string().contains("boom"));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_past_its_whole_deadline_is_a_json_503_with_retry_after() {
+        let app = Router::new()
+            .route("/slow", get(std::future::pending::<&'static str>))
+            // Router layers wrap what came before: the deadline inside, the conversion out.
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                std::time::Duration::from_secs(60),
+            ))
+            .layer(axum::middleware::from_fn(request_timeout_as_json));
+        let request = Request::get("/slow")
+            .body(Body::empty())
+            .expect("valid request");
+
+        let response = app.oneshot(request).await.expect("infallible");
+
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body = to_bytes(response.into_body(), 1024).await.expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["error"], "request_timeout", "{body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("BREAKWATER_REQUEST_TIMEOUT_SECONDS"),
+            "{detail}"
+        );
+    }
 }

@@ -21,13 +21,14 @@ pub struct LlmClient {
     mode: ApiMode,
     url: String,
     model: String,
-    token: String,
+    token: Option<String>,
     /// The backstop for a whole stream (the client's own timeout bounds a whole answer).
     stream_timeout: Duration,
 }
 
 impl LlmClient {
-    /// A client for `config`'s endpoint and mode, authenticating with `token`.
+    /// A client for `config`'s endpoint and mode, authenticating with `token` (a bearer
+    /// token; none for a server that needs none).
     ///
     /// `timeout` bounds each whole-answer request as a backstop; the circuit breaker's call
     /// timeout is the deadline that counts (it is what makes a timeout a failure). A stream
@@ -35,7 +36,7 @@ impl LlmClient {
     /// are the ones that count.
     pub fn new(
         config: &LlmConfig,
-        token: &str,
+        token: Option<&str>,
         timeout: Duration,
         stream_timeout: Duration,
     ) -> Result<Self, LlmError> {
@@ -51,7 +52,7 @@ impl LlmClient {
             mode: config.mode,
             url: config.endpoint_url().to_owned(),
             model: config.model.clone(),
-            token: token.to_owned(),
+            token: token.map(str::to_owned),
             stream_timeout,
         })
     }
@@ -82,11 +83,13 @@ impl LlmClient {
 
     /// Sends the request; an error status is read into an [`LlmError::Status`].
     async fn send(&self, prompt: &Prompt, stream: bool) -> Result<reqwest::Response, LlmError> {
-        let mut request = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .json(&self.dialect.body(&self.model, prompt, stream));
+        let mut request =
+            self.http
+                .post(&self.url)
+                .json(&self.dialect.body(&self.model, prompt, stream));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if stream {
             request = request
                 .timeout(self.stream_timeout)
@@ -100,6 +103,17 @@ impl LlmClient {
         let retry_after = retry_after_header(response.headers());
         let bytes = read_capped(response).await?;
         Err(status_error(status.as_u16(), retry_after, &bytes))
+    }
+}
+
+#[async_trait::async_trait]
+impl super::LlmProvider for LlmClient {
+    async fn generate(&self, prompt: &Prompt) -> Result<String, LlmError> {
+        LlmClient::generate(self, prompt).await
+    }
+
+    async fn stream(&self, prompt: &Prompt) -> Result<TokenStream, LlmError> {
+        LlmClient::stream(self, prompt).await
     }
 }
 

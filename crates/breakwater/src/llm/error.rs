@@ -60,8 +60,10 @@ impl LlmError {
             | Self::Cut
             | Self::FirstTokenLate(_)
             | Self::Idle(_)
-            | Self::PastDeadline(_)
             | Self::InStream(_) => Outcome::Failure,
+            // The request's own budget ran out (perhaps spent on an earlier upstream):
+            // the upstream did not miss a deadline of its own.
+            Self::PastDeadline(_) => Outcome::Ignored,
             Self::Status {
                 status,
                 retry_after,
@@ -107,11 +109,12 @@ mod tests {
             LlmError::Cut,
             LlmError::FirstTokenLate(Duration::from_secs(1)),
             LlmError::Idle(Duration::from_secs(1)),
-            LlmError::PastDeadline(Duration::from_secs(1)),
             LlmError::InStream("overloaded".into()),
         ] {
             assert_eq!(broken_stream.outcome(), Outcome::Failure, "{broken_stream}");
         }
+        let out_of_budget = LlmError::PastDeadline(Duration::from_secs(1));
+        assert_eq!(out_of_budget.outcome(), Outcome::Ignored);
     }
 
     #[test]
