@@ -249,3 +249,30 @@ async fn ask_stream_prints_the_answer_and_says_so_when_it_falls_back_mid_stream(
     assert!(text.contains("source: excerpts"), "{text}");
     upstream.shutdown().await.expect("fake-llm stops");
 }
+
+#[tokio::test]
+async fn an_upstreams_file_with_errors_exits_2_naming_each_with_its_line() {
+    let dir = TempDir::new().expect("temp dir");
+    let file = dir.path().join("upstreams.toml");
+    std::fs::write(
+        &file,
+        "[[upstream]]\nname = \"a\"\nurl = \"ftp://x\"\nmodel = \"m\"\n\n\
+         [[upstream]]\nname = \"b\"\nurl = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n\
+         token_env = \"B_TOKEN\"\ncall_timeout_seconds = -1\n",
+    )
+    .expect("write the file");
+    let output = run(breakwater(dir.path())
+        .env("BREAKWATER_CONFIG", &file)
+        .arg("status"))
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    let path = file.display().to_string();
+    for want in [
+        format!("{path}: line 3: upstream[0].url"),
+        format!("{path}: line 10: upstream[1].token_env: B_TOKEN is not set"),
+        format!("{path}: line 11: upstream[1].call_timeout_seconds"),
+    ] {
+        assert!(err.contains(&want), "{want} in {err}");
+    }
+}

@@ -334,12 +334,20 @@ impl Config {
         let llm = if self.excerpts_only() {
             "off (no HF_API_TOKEN: excerpts only)".to_owned()
         } else {
-            format!(
-                "{} model={} url={}",
-                self.llm.mode,
-                self.llm.model,
-                redact::url(self.llm.endpoint_url())
-            )
+            let each: Vec<String> = self
+                .upstreams
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}: {} model={} url={}",
+                        u.name(),
+                        u.llm.mode,
+                        u.llm.model,
+                        redact::url(u.llm.endpoint_url())
+                    )
+                })
+                .collect();
+            each.join(" → ")
         };
         let breaker = &self.breaker;
         let rate = breaker.failure_rate.map_or("off".to_owned(), |r| {

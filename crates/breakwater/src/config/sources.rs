@@ -150,6 +150,8 @@ fn load(
     // A flag replaces a process value that was not UTF-8.
     invalid.retain(|problem| !overrides.contains_key(problem.variable));
     invalid.append(&mut error.invalid);
+    // The upstreams file's own problems (`BREAKWATER_CONFIG`).
+    files.append(&mut error.files);
     for problem in &mut invalid {
         if overrides.contains_key(problem.variable) {
             problem.flag = crate::cli::flag_for(problem.variable);
