@@ -21,6 +21,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/openapi.json"),
     ("get", "/healthz"),
     ("get", "/metrics"),
+    ("get", "/status"),
+    ("get", "/api/assistant/status"),
 ];
 
 #[tokio::test]

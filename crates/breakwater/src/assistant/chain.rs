@@ -40,9 +40,13 @@ impl Upstream {
         config: &UpstreamConfig,
         redis_url: Option<&str>,
         request_timeout: Duration,
+        activity: Arc<super::Activity>,
     ) -> Result<Self, AssistantBuildError> {
         let settings = &config.breaker;
-        let mut builder = settings.builder().listener(Arc::new(BreakerMetrics));
+        let mut builder = settings
+            .builder()
+            .listener(Arc::new(BreakerMetrics))
+            .listener(activity);
         let shared = match redis_url {
             Some(url) if settings.shared && settings.enabled => {
                 let (link, listener) = SharedBreaker::new(

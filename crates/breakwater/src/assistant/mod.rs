@@ -14,6 +14,7 @@
 //!    [`AssistantError::Unavailable`] with the seconds until the earliest next trial among
 //!    the upstreams. Every stage tried is in `metadata.attempts` (and in the error).
 
+mod activity;
 mod answer;
 mod chain;
 mod error;
@@ -25,6 +26,9 @@ use std::time::{Duration, Instant};
 use breaker::{CallError, CircuitBreaker, Outcome, OwnedPermit, Registry};
 use tracing::Instrument;
 
+pub use activity::{
+    Activity, ActivitySnapshot, MinuteOfAnswers, TransitionRecord, UpstreamLatency,
+};
 pub use answer::{Answer, AnswerMetadata, AnswerSource, Question};
 pub use chain::{Attempt, AttemptOutcome};
 use chain::{Stages, Upstream};
@@ -65,6 +69,8 @@ struct Inner {
     cache: AnswerCache,
     /// The model in cache keys: the primary's, whichever upstream answered.
     key_model: String,
+    /// Recent transitions, answers and latencies, for the status page.
+    activity: Arc<Activity>,
     top_k: usize,
     /// One request's whole budget (a stream's too).
     request_timeout: Duration,
@@ -129,10 +135,14 @@ impl Assistant {
             cache = cache.with_redis(redis);
         }
         let request_timeout = config.server.request_timeout;
+        let activity = Arc::new(Activity::default());
         let upstreams = config
             .upstreams
             .iter()
-            .map(|u| Upstream::new(u, config.redis_url.as_deref(), request_timeout))
+            .map(|u| {
+                let redis = config.redis_url.as_deref();
+                Upstream::new(u, redis, request_timeout, activity.clone())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let primary = match upstreams.first() {
             Some(first) => first.breaker.clone(),
@@ -140,6 +150,7 @@ impl Assistant {
                 .breaker
                 .builder()
                 .listener(Arc::new(BreakerMetrics))
+                .listener(activity.clone())
                 .build()?,
         };
         registry.insert(primary.clone());
@@ -160,6 +171,7 @@ impl Assistant {
                 registry,
                 cache,
                 key_model,
+                activity,
                 top_k: config.notes.top_k,
                 request_timeout,
             }),
@@ -169,6 +181,11 @@ impl Assistant {
     /// Every breaker the assistant uses, by name.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The recent transitions, answers by source and upstream latencies.
+    pub fn activity(&self) -> ActivitySnapshot {
+        self.inner.activity.snapshot()
     }
 
     /// False when `CIRCUIT_BREAKER_ENABLED=false`: calls go straight through.
@@ -366,6 +383,7 @@ impl Assistant {
             ));
         }
         metrics::record_answer("unavailable");
+        self.inner.activity.answered("unavailable");
         tracing::Span::current().record("source", "unavailable");
         Err(self.unavailable(stages))
     }
@@ -515,6 +533,7 @@ impl Assistant {
         let prompt = prompt.clone();
         let past_deadline = LlmError::PastDeadline(self.inner.request_timeout);
         let cache = self.inner.cache.clone();
+        let activity = self.inner.activity.clone();
         let key = ctx.key;
         let entry = CachedAnswer {
             answer: String::new(),
@@ -540,6 +559,7 @@ impl Assistant {
             let result = match result {
                 Ok(text) => {
                     metrics::record_llm("success", seconds);
+                    activity.called(&entry.upstream, seconds);
                     Ok(text)
                 }
                 Err(CallError::Rejected(rejected)) => Err(Unanswered::CircuitOpen(rejected)),
@@ -654,6 +674,7 @@ impl Assistant {
         attempts: Vec<Attempt>,
     ) -> Answer {
         metrics::record_answer(source.as_str());
+        self.inner.activity.answered(source.as_str());
         tracing::Span::current().record("source", source.as_str());
         Answer {
             answer: text.to_owned(),

@@ -163,6 +163,7 @@ impl Live {
                         let Opened { permit, .. } = opened;
                         permit.record(Outcome::Success);
                         metrics::record_llm("success", seconds);
+                        assistant.inner.activity.called(&upstream.name, seconds);
                         // Only a complete answer is cached.
                         let entry = CachedAnswer {
                             answer: text.trim().to_owned(),

@@ -20,6 +20,7 @@ mod openapi;
 mod operator;
 mod routes;
 mod state;
+mod status;
 
 pub use auth::{BearerToken, Identity, JwtVerifier};
 pub use error::{ApiError, ErrorBody};

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{assistant, health, notes, operator};
+use super::{assistant, health, notes, operator, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,8 @@ use super::{assistant, health, notes, operator};
         notes::update,
         notes::delete,
         openapi_json,
+        status::page,
+        status::view,
     ),
     components(schemas(ErrorBody, breaker::Status, breaker::State, breaker::LimitStatus)),
     modifiers(&Security),

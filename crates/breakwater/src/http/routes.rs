@@ -14,7 +14,7 @@ use tracing::Level;
 use super::middleware::{
     panic_response, record_metrics, reject_oversized_body, request_span, request_timeout_as_json,
 };
-use super::{ApiError, AppState, assistant, auth, health, notes, openapi, operator};
+use super::{ApiError, AppState, assistant, auth, health, notes, openapi, operator, status};
 
 /// The whole HTTP application, ready to serve.
 ///
@@ -30,6 +30,8 @@ use super::{ApiError, AppState, assistant, auth, health, notes, openapi, operato
 /// | `GET /metrics` | Prometheus text |
 /// | `GET /healthz` | liveness |
 /// | `GET /api/openapi.json` | the OpenAPI 3.1 document (no token needed) |
+/// | `GET /status` | the live status page (no token needed; it asks for one) |
+/// | `GET /api/assistant/status` | what the page shows: breakers, transitions, answers, latency |
 ///
 /// Around every route, outermost first: a tracing span per request, the request-duration
 /// metric, the whole-request deadline (`503`, as JSON), the
@@ -97,6 +99,8 @@ pub fn router(state: AppState) -> Router {
             get(notes::get).put(notes::update).delete(notes::delete),
         )
         .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api/assistant/status", get(status::view))
+        .route("/status", get(status::page))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .fallback(not_found)
