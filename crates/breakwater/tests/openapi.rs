@@ -77,7 +77,17 @@ async fn the_document_is_openapi_3_1_and_covers_every_route() {
     let answered = &query["responses"]["200"]["content"];
     assert_eq!(
         answered["text/event-stream"]["schema"]["$ref"],
-        "#/components/schemas/StreamEvent"
+        "#/components/schemas/ServerSentEvent"
+    );
+    let envelope = &doc["components"]["schemas"]["ServerSentEvent"];
+    assert_eq!(
+        envelope["properties"]["data"]["contentMediaType"],
+        "application/json"
+    );
+    let names = &doc["components"]["schemas"]["EventName"]["enum"];
+    assert_eq!(
+        names,
+        &serde_json::json!(["sources", "delta", "fallback", "done", "error"])
     );
     assert_eq!(
         answered["application/json"]["schema"]["$ref"],

@@ -34,7 +34,7 @@ pub use chain::{Attempt, AttemptOutcome};
 use chain::{Stages, Upstream};
 use error::Unanswered;
 pub use error::{AssistantBuildError, AssistantError};
-pub use stream::{AnswerStream, StreamEvent};
+pub use stream::{AnswerStream, EventName, ServerSentEvent, StreamEvent};
 
 use crate::cache::{AnswerCache, CacheKey, CachedAnswer, RedisCache};
 use crate::config::Config;

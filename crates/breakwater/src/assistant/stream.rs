@@ -64,15 +64,72 @@ pub enum StreamEvent {
     },
 }
 
+/// One Server-Sent Event of a streamed answer as it travels (what the OpenAPI document
+/// gives for `text/event-stream`): its name, and its `data`, one JSON object of the
+/// [`StreamEvent`] its name says.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ServerSentEvent {
+    /// The event's name.
+    pub event: EventName,
+    /// A [`StreamEvent`] as JSON: `sources` `{"sources"}`, `delta` `{"text"}`, `fallback`
+    /// `{"reason", "source", "sources"}`, `done` `{"metadata"}`, `error` `{"error",
+    /// "detail", "retry_after_seconds"}`.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+/// The names of a streamed answer's events.
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    /// First: the excerpts.
+    Sources,
+    /// A piece of the answer.
+    Delta,
+    /// Discard the deltas so far; another source answers.
+    Fallback,
+    /// The end of a complete answer.
+    Done,
+    /// The end, with nothing to give.
+    Error,
+}
+
+impl From<&StreamEvent> for ServerSentEvent {
+    fn from(event: &StreamEvent) -> Self {
+        Self {
+            event: event.kind(),
+            // Serialising our own types (strings, numbers, lists) cannot fail.
+            data: serde_json::to_string(event).unwrap_or_default(),
+        }
+    }
+}
+
+impl EventName {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sources => "sources",
+            Self::Delta => "delta",
+            Self::Fallback => "fallback",
+            Self::Done => "done",
+            Self::Error => "error",
+        }
+    }
+}
+
 impl StreamEvent {
     /// The SSE event name.
     pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    fn kind(&self) -> EventName {
         match self {
-            Self::Sources { .. } => "sources",
-            Self::Delta { .. } => "delta",
-            Self::Fallback { .. } => "fallback",
-            Self::Done { .. } => "done",
-            Self::Error { .. } => "error",
+            Self::Sources { .. } => EventName::Sources,
+            Self::Delta { .. } => EventName::Delta,
+            Self::Fallback { .. } => EventName::Fallback,
+            Self::Done { .. } => EventName::Done,
+            Self::Error { .. } => EventName::Error,
         }
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::auth::Identity;
 use super::extract::acting_user;
 use super::{ApiError, ApiJson, AppState};
-use crate::assistant::{Answer, Question, StreamEvent};
+use crate::assistant::{Answer, Question, ServerSentEvent};
 
 /// The request body; unknown fields are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -64,7 +64,7 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>,
     request_body = QueryRequest,
     responses(
         (status = 200, description = "The answer, its sources and where it came from; streamed, a `text/event-stream` whose events (`sources`, `delta`, `fallback`, `done`, `error`) each carry one JSON object as `data`",
-            content((Answer = "application/json"), (StreamEvent = "text/event-stream"))),
+            content((Answer = "application/json"), (ServerSentEvent = "text/event-stream"))),
         (status = 400, description = "Not JSON (`invalid_json`)", body = super::ErrorBody),
         (status = 401, description = "A bearer token is needed (`unauthorized`)", body = super::ErrorBody),
         (status = 403, description = "The token does not allow this user (`forbidden`)", body = super::ErrorBody),
@@ -91,9 +91,8 @@ pub(super) async fn query(
         return Ok(Json(state.assistant.answer(question).await?).into_response());
     }
     let events = state.assistant.answer_stream(question).await?.map(|event| {
-        let sse = Event::default().event(event.name());
-        // Serialising our own types cannot fail; an empty event would still be honest.
-        Ok::<_, Infallible>(sse.json_data(&event).unwrap_or_else(|_| Event::default()))
+        let sse = ServerSentEvent::from(&event);
+        Ok::<_, Infallible>(Event::default().event(sse.event.as_str()).data(sse.data))
     });
     // Comments every 15 s keep proxies from closing a quiet stream, and let a write find
     // a client that left.

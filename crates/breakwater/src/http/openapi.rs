@@ -33,7 +33,13 @@ use super::{assistant, health, notes, operator, status};
         status::page,
         status::view,
     ),
-    components(schemas(ErrorBody, breaker::Status, breaker::State, breaker::LimitStatus)),
+    components(schemas(
+        ErrorBody,
+        breaker::Status,
+        breaker::State,
+        breaker::LimitStatus,
+        crate::assistant::StreamEvent,
+    )),
     modifiers(&Security),
     security(("api_token" = [])),
     tags(
