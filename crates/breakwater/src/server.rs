@@ -33,13 +33,16 @@ use crate::metrics::Metrics;
 ///
 /// When the notes database cannot be opened or the assistant cannot be built from `config`.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    // Every breaker's transitions (the LLM upstreams', Redis's, PostgreSQL's) for /status.
+    let activity = std::sync::Arc::new(crate::assistant::Activity::default());
     let notes = config
-        .open_notes()
+        .open_notes_observed(activity.clone())
         .await
         .with_context(|| format!("opening the notes store at {}", config.notes_location()))?;
     // The recorder first: metric handles taken before it exists would count into nothing.
     let metrics = Metrics::install();
-    let assistant = Assistant::new(config, notes.clone()).context("building the assistant")?;
+    let assistant = Assistant::with_activity(config, notes.clone(), activity)
+        .context("building the assistant")?;
     let state = AppState::new(
         assistant,
         notes,

@@ -82,6 +82,14 @@ async fn a_stalled_postgres_is_answered_from_the_cache_or_with_503_and_loses_not
     let health = server.circuit().await;
     assert_eq!(postgres_state(&health), "open", "{health}");
     assert_eq!(health["healthy"], false);
+    // The status page's record has the store's trip too.
+    let view = json(server.get("/api/assistant/status").await).await;
+    let trip = &view["activity"]["transitions"][0];
+    assert_eq!(
+        (&trip["breaker"], &trip["to"]),
+        (&json!("postgres"), &json!("open")),
+        "{view}"
+    );
     let listed = server.get("/api/notes?user_id=alice").await;
     expect_error(listed, 503, "notes_unavailable").await;
 

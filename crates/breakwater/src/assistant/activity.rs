@@ -71,7 +71,8 @@ pub struct UpstreamLatency {
 /// What [`Activity::snapshot`] returns.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ActivitySnapshot {
-    /// The last transitions of the LLM breakers, newest first.
+    /// The last transitions of the breakers (the upstreams', Redis's, PostgreSQL's), newest
+    /// first.
     pub transitions: Vec<TransitionRecord>,
     /// The last 15 minutes, oldest first (minutes without answers included).
     pub answers: Vec<MinuteOfAnswers>,

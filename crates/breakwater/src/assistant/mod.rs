@@ -127,15 +127,24 @@ impl Assistant {
     /// (registered under the upstream's name), the answer cache, and the notes store's
     /// breaker when it has one.
     pub fn new(config: &Config, notes: SharedNotes) -> Result<Self, AssistantBuildError> {
+        Self::with_activity(config, notes, Arc::default())
+    }
+
+    /// [`Self::new`], recording into `activity` (which the notes store's breaker may
+    /// already report to: see [`Config::open_notes_observed`]).
+    pub fn with_activity(
+        config: &Config,
+        notes: SharedNotes,
+        activity: Arc<Activity>,
+    ) -> Result<Self, AssistantBuildError> {
         let registry = Registry::new();
         let mut cache = AnswerCache::new(config.cache.capacity, config.cache.ttl);
         if let Some(url) = &config.redis_url {
-            let redis = RedisCache::new(url)?;
+            let redis = RedisCache::observed(url, Some(activity.clone()))?;
             registry.insert(redis.breaker().clone());
             cache = cache.with_redis(redis);
         }
         let request_timeout = config.server.request_timeout;
-        let activity = Arc::new(Activity::default());
         let upstreams = config
             .upstreams
             .iter()

@@ -85,13 +85,28 @@ impl RedisCache {
     ///
     /// When the Redis client rejects the URL.
     pub fn new(url: &str) -> Result<Self, RedisCacheError> {
+        Self::observed(url, None)
+    }
+
+    /// [`Self::new`], with `observer` told of the Redis breaker's events too.
+    ///
+    /// # Errors
+    ///
+    /// When the Redis client rejects the URL.
+    pub fn observed(
+        url: &str,
+        observer: Option<Arc<dyn breaker::Listener>>,
+    ) -> Result<Self, RedisCacheError> {
         let client = Client::open(url)?;
-        let breaker = CircuitBreaker::builder(Self::BREAKER_NAME)
+        let mut builder = CircuitBreaker::builder(Self::BREAKER_NAME)
             .trip_policy(TripPolicy::consecutive_failures(FAIL_THRESHOLD))
             .reset_timeout(RESET_TIMEOUT)
             .call_timeout(Self::DEADLINE)
-            .listener(Arc::new(BreakerMetrics))
-            .build()?;
+            .listener(Arc::new(BreakerMetrics));
+        if let Some(observer) = observer {
+            builder = builder.listener(observer);
+        }
+        let breaker = builder.build()?;
         let cache = Self {
             inner: Arc::new(Inner {
                 client,

@@ -324,6 +324,26 @@ impl Config {
             &self.notes.db,
             self.database_url.as_deref(),
             self.notes.db_timeout,
+            None,
+        )
+        .await
+    }
+
+    /// [`Self::open_notes`], with `observer` told of the store breaker's events (the status
+    /// page's record of transitions).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be opened or migrated.
+    pub async fn open_notes_observed(
+        &self,
+        observer: std::sync::Arc<dyn breaker::Listener>,
+    ) -> Result<crate::notes::SharedNotes, crate::notes::NotesError> {
+        crate::notes::open(
+            &self.notes.db,
+            self.database_url.as_deref(),
+            self.notes.db_timeout,
+            Some(observer),
         )
         .await
     }

@@ -41,14 +41,16 @@ impl Guarded {
         inner: SharedNotes,
         name: &str,
         deadline: Duration,
-        listener: Arc<dyn breaker::Listener>,
+        listeners: Vec<Arc<dyn breaker::Listener>>,
     ) -> Result<Self, breaker::BuildError> {
-        let breaker = CircuitBreaker::builder(name)
+        let mut builder = CircuitBreaker::builder(name)
             .trip_policy(TripPolicy::consecutive_failures(FAIL_THRESHOLD))
             .reset_timeout(RESET_TIMEOUT)
-            .call_timeout(deadline)
-            .listener(listener)
-            .build()?;
+            .call_timeout(deadline);
+        for listener in listeners {
+            builder = builder.listener(listener);
+        }
+        let breaker = builder.build()?;
         Ok(Self::with_breaker(inner, breaker))
     }
 

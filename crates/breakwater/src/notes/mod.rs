@@ -61,6 +61,7 @@ pub async fn open(
     db: &std::path::Path,
     database_url: Option<&str>,
     deadline: std::time::Duration,
+    observer: Option<std::sync::Arc<dyn breaker::Listener>>,
 ) -> Result<SharedNotes, NotesError> {
     let Some(url) = database_url else {
         return Ok(std::sync::Arc::new(
@@ -72,7 +73,9 @@ pub async fn open(
         std::sync::Arc::new(store),
         POSTGRES_BREAKER,
         deadline,
-        std::sync::Arc::new(crate::metrics::BreakerMetrics),
+        std::iter::once(std::sync::Arc::new(crate::metrics::BreakerMetrics) as _)
+            .chain(observer)
+            .collect(),
     )
     .map_err(|e| NotesError::Pool(e.to_string()))?;
     Ok(std::sync::Arc::new(guarded))
