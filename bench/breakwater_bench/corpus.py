@@ -166,15 +166,18 @@ def write_corpus(
     return asked
 
 
-def write_bodies(path: Path, questions: list[str], users: list[str], seed: int) -> int:
-    """One JSON request body per line: every (question, user) pair, shuffled.
+def write_bodies(path: Path, questions: list[str], users: list[str], seed: int,
+                 streamed: float = 0.0) -> int:
+    """One JSON request body per line: every (question, user) pair, shuffled; the share
+    `streamed` of them ask for a streamed answer (`"stream": true`).
 
     The load tool picks lines at random, so a run asks each pair about equally often and
     the cache holds some of the answers but not all.
     """
     rng = random.Random(seed)
     bodies = [
-        json.dumps({"query": q, "user_id": u}, separators=(",", ":"))
+        json.dumps({"query": q, "user_id": u, **({"stream": True} if rng.random() < streamed
+                                                  else {})}, separators=(",", ":"))
         for q in questions
         for u in users
     ]

@@ -3,9 +3,9 @@
 One `breakwater serve` (SQLite notes, its own Redis for the shared answer cache) in front of
 fake-llm, 50 req/s for 30 minutes (`--quick`: 3). The upstream's fault changes every 5-30 s
 (quick: 3-10 s) at random among: healthy, 5xx, 429 with Retry-After, 503 with HF's
-estimated_time, hang, malformed body, and slow answers near the call timeout (fake-llm has
-no byte-by-byte drip; a slow answer is the closest it comes). Beside it, Redis is paused
-(SIGSTOP) for 2-8 s and resumed (SIGCONT) at random.
+estimated_time, hang, malformed body, slow answers near the call timeout, and for the third
+of the requests that stream: a cut mid-stream, a stall mid-stream, a slow drip. Beside it,
+Redis is paused (SIGSTOP) for 2-8 s and resumed (SIGCONT) at random.
 
 Invariants over the whole run, in OUT_DIR/soak.md and soak.json, with soak.png:
 - every response is 200, or 503 with a Retry-After;
@@ -63,10 +63,17 @@ FAULTS = {
     "hang": {"mode": "hang"},
     "malformed": {"mode": "malformed"},
     "slow": {"mode": "ok", "latency_ms": 1800},
+    # Streams broken after they began (plain answers are unaffected), and a slow drip.
+    "mid-stream cut": {"mode": "ok", "latency_ms": 300,
+                       "stream": {"mode": "cut", "after_chunks": 3, "chunk_delay_ms": 20}},
+    "stream stall": {"mode": "ok", "latency_ms": 300,
+                     "stream": {"mode": "stall", "after_chunks": 3}},
+    "slow drip": {"mode": "ok", "latency_ms": 300, "stream": {"chunk_delay_ms": 150}},
 }
 FAULT_COLORS = {"healthy": "#e8f5e9", "5xx": "#fde0e0", "429 + Retry-After": "#fff3cd",
                 "503 + estimated_time": "#ffe0b2", "hang": "#e1bee7", "malformed": "#d7ccc8",
-                "slow": "#bbdefb"}
+                "slow": "#bbdefb", "mid-stream cut": "#f8bbd0", "stream stall": "#c5cae9",
+                "slow drip": "#b2dfdb"}
 
 
 def log(message: str) -> None:
@@ -152,7 +159,8 @@ def run(plan: Plan, bins: Binaries, work: Path, out: Path) -> dict:
     users = [f"u{i:02d}" for i in range(10)]
     asked = corpus.write_corpus(work / "notes", 2_000, users, 400)
     bodies = work / "queries.jsonl"
-    corpus.write_bodies(bodies, asked, users, seed=5)
+    # A third of the questions stream, so the stream faults below meet streams.
+    corpus.write_bodies(bodies, asked, users, seed=5, streamed=1 / 3)
     db = work / "soak.db"
     ingest(bins, work, db, work / "notes", users)
     redis_port = free_port()
@@ -166,7 +174,8 @@ def run(plan: Plan, bins: Binaries, work: Path, out: Path) -> dict:
     try:
         config = ServerConfig(db, fake.port, True, 5, plan.call_timeout_s, plan.reset_timeout_s,
                               30.0, {"REDIS_URL": f"redis://{HOST}:{redis_port}",
-                                     "BREAKWATER_REQUEST_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_S)})
+                                     "BREAKWATER_REQUEST_TIMEOUT_SECONDS": str(REQUEST_TIMEOUT_S),
+                                     "HF_STREAM_IDLE_TIMEOUT_SECONDS": "2"})
         server = start_breakwater(bins, work, config)
         reset_fake(fake.port)
         t0 = time.time() + 0.5
