@@ -11,23 +11,22 @@ use crate::llm::client;
 /// Reads an upstream's 2xx body as a chat completion (`chat`) or a text generation, as a
 /// call does; the error as text.
 pub fn llm_answer(chat: bool, body: &[u8]) -> Result<String, String> {
-    let mode = if chat {
+    client::parse_answer(dialect(chat), body).map_err(|e| e.to_string())
+}
+
+/// The chat dialect, or the text-generation one.
+fn dialect(chat: bool) -> &'static dyn crate::llm::dialect::Dialect {
+    crate::llm::dialect::of(if chat {
         crate::config::ApiMode::Chat
     } else {
         crate::config::ApiMode::Text
-    };
-    client::parse_answer(mode, body).map_err(|e| e.to_string())
+    })
 }
 
 /// Reads one streamed event's `data` as a chat chunk (`chat`) or a TGI chunk, as a stream
 /// does: the piece of text and whether it is the end marker, or the error as text.
 pub fn llm_chunk(chat: bool, data: &str) -> Result<(String, bool), String> {
-    let mode = if chat {
-        crate::config::ApiMode::Chat
-    } else {
-        crate::config::ApiMode::Text
-    };
-    crate::llm::dialect::of(mode)
+    dialect(chat)
         .chunk(data)
         .map(|chunk| (chunk.text, chunk.end))
         .map_err(|e| e.to_string())

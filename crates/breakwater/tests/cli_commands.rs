@@ -33,6 +33,18 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A notes folder in `dir` holding one note, on descaling a kettle.
+fn kettle_notes(dir: &TempDir) -> std::path::PathBuf {
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).expect("notes dir");
+    std::fs::write(
+        notes.join("kettle.md"),
+        "# Kettle descaling\nDescale the kettle monthly with citric acid.",
+    )
+    .expect("write note");
+    notes
+}
+
 #[tokio::test]
 async fn help_lists_every_verb() {
     let dir = TempDir::new().expect("temp dir");
@@ -62,13 +74,7 @@ async fn a_bad_configuration_value_exits_2_naming_the_variable() {
 #[tokio::test]
 async fn ingested_notes_answer_ask_with_excerpts_when_there_is_no_llm_token() {
     let dir = TempDir::new().expect("temp dir");
-    let notes = dir.path().join("notes");
-    std::fs::create_dir(&notes).expect("notes dir");
-    std::fs::write(
-        notes.join("kettle.md"),
-        "# Kettle descaling\nDescale the kettle monthly with citric acid.",
-    )
-    .expect("write note");
+    let notes = kettle_notes(&dir);
     std::fs::write(notes.join("empty.md"), "").expect("write empty note");
     let db = dir.path().join("notes.db");
     let with_db = |command: &mut Command| {
@@ -199,13 +205,7 @@ async fn status_watch_redraws_the_table_until_stopped() {
 #[tokio::test]
 async fn ask_stream_prints_the_answer_and_says_so_when_it_falls_back_mid_stream() {
     let dir = TempDir::new().expect("temp dir");
-    let notes = dir.path().join("notes");
-    std::fs::create_dir(&notes).expect("notes dir");
-    std::fs::write(
-        notes.join("kettle.md"),
-        "# Kettle descaling\nDescale the kettle monthly with citric acid.",
-    )
-    .expect("write note");
+    let notes = kettle_notes(&dir);
     let db = dir.path().join("notes.db");
     let ingested = run(breakwater(dir.path())
         .arg("--db")

@@ -87,12 +87,7 @@ async fn stream(s: &TestServer, query: &str) -> Streamed {
 
 async fn read(response: reqwest::Response) -> Streamed {
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = http_common::content_type(&response);
     let mut events = Vec::new();
     let mut parsed = response.bytes_stream().eventsource();
     while let Some(event) = parsed.next().await {

@@ -67,8 +67,8 @@ pub struct StreamFault {
     pub chunks: Option<u32>,
 }
 
-/// The behaviour selected by [`StreamFault::mode`].
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// The behaviour selected by [`StreamFault::mode`] (also the `--stream` flag's values).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamMode {
     /// The whole answer, then the end marker.
@@ -126,8 +126,8 @@ impl StreamFault {
     }
 }
 
-/// The behaviour selected by [`Fault::mode`].
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// The behaviour selected by [`Fault::mode`] (also the `--mode` flag's values).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultMode {
     /// Answer normally.

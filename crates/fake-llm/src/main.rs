@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use fake_llm::{FakeLlm, Fault, FaultMode, StreamFault, StreamMode};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -18,8 +18,8 @@ struct Args {
     #[arg(long, env = "FAKE_LLM_ADDR", default_value = "127.0.0.1:8081")]
     addr: SocketAddr,
     /// What to do with each LLM call.
-    #[arg(long, value_enum, default_value_t = Mode::Ok)]
-    mode: Mode,
+    #[arg(long, value_enum, default_value_t = FaultMode::Ok)]
+    mode: FaultMode,
     /// HTTP status of injected failures (mode error), 400..=599.
     #[arg(long, default_value_t = 503)]
     status: u16,
@@ -36,8 +36,8 @@ struct Args {
     #[arg(long)]
     estimated_time: Option<f64>,
     /// What a streamed answer does after `--stream-after` pieces.
-    #[arg(long, value_enum, default_value_t = Stream::Ok)]
-    stream: Stream,
+    #[arg(long, value_enum, default_value_t = StreamMode::Ok)]
+    stream: StreamMode,
     /// Pieces of a streamed answer sent before its fault.
     #[arg(long, default_value_t = 3)]
     stream_after: u32,
@@ -49,59 +49,17 @@ struct Args {
     chunks: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Stream {
-    Ok,
-    Cut,
-    Stall,
-    Malformed,
-    NoEnd,
-    Error,
-}
-
-impl From<Stream> for StreamMode {
-    fn from(mode: Stream) -> Self {
-        match mode {
-            Stream::Ok => Self::Ok,
-            Stream::Cut => Self::Cut,
-            Stream::Stall => Self::Stall,
-            Stream::Malformed => Self::Malformed,
-            Stream::NoEnd => Self::NoEnd,
-            Stream::Error => Self::Error,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Mode {
-    Ok,
-    Error,
-    Hang,
-    Malformed,
-}
-
-impl From<Mode> for FaultMode {
-    fn from(mode: Mode) -> Self {
-        match mode {
-            Mode::Ok => Self::Ok,
-            Mode::Error => Self::Error,
-            Mode::Hang => Self::Hang,
-            Mode::Malformed => Self::Malformed,
-        }
-    }
-}
-
 impl Args {
     fn fault(&self) -> Fault {
         Fault {
-            mode: self.mode.into(),
+            mode: self.mode,
             status: self.status,
             latency_ms: self.latency_ms,
             failure_rate: self.failure_rate,
             retry_after_seconds: self.retry_after_seconds,
             estimated_time: self.estimated_time,
             stream: StreamFault {
-                mode: self.stream.into(),
+                mode: self.stream,
                 after_chunks: self.stream_after,
                 chunk_delay_ms: self.chunk_delay_ms,
                 chunks: self.chunks,

@@ -117,7 +117,15 @@ impl Activity {
     /// Records a successful call's duration for `upstream`.
     pub fn called(&self, upstream: &str, seconds: f64) {
         let mut recent = self.lock();
-        let samples = recent.latencies.entry(upstream.to_owned()).or_default();
+        // The name is copied once per upstream, not once per call.
+        if !recent.latencies.contains_key(upstream) {
+            recent
+                .latencies
+                .insert(upstream.to_owned(), VecDeque::with_capacity(SAMPLES));
+        }
+        let Some(samples) = recent.latencies.get_mut(upstream) else {
+            return;
+        };
         if samples.len() == SAMPLES {
             samples.pop_front();
         }

@@ -97,8 +97,6 @@ struct Ctx {
     query: String,
     /// Sources to show.
     k: usize,
-    /// Excerpts to retrieve (the prompt rests on the configured top-k whatever `k` is).
-    wanted: usize,
     key: CacheKey,
     started: Instant,
     /// Until when upstreams may be asked.
@@ -257,7 +255,6 @@ impl Assistant {
             user: user.clone(),
             query: query.to_owned(),
             k,
-            wanted: self.inner.top_k.max(k),
             key,
             started,
             llm_deadline: started + budget - FALLBACK_RESERVE.min(budget / 10),
@@ -451,11 +448,14 @@ impl Assistant {
         Err(err.into())
     }
 
+    /// The excerpts for `ctx`: the prompt rests on the configured top-k whatever
+    /// `max_sources` asked, so a cached answer does not depend on it; `k` trims what is shown.
     async fn retrieve(&self, ctx: &Ctx) -> Result<SearchResult, AssistantError> {
+        let wanted = self.inner.top_k.max(ctx.k);
         Ok(self
             .inner
             .notes
-            .search(&ctx.user, &ctx.query, ctx.wanted)
+            .search(&ctx.user, &ctx.query, wanted)
             .await?)
     }
 
@@ -465,7 +465,7 @@ impl Assistant {
         Prompt::grounded(query, grounding)
     }
 
-    /// What is left of the request's budget for upstream `index`, or why nothing is.
+    /// What is left of the request's budget for the next upstream, or why nothing is.
     fn budget(ctx: &Ctx) -> Result<Duration, Unanswered> {
         let left = ctx.llm_deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

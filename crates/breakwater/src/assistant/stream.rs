@@ -23,8 +23,8 @@ use crate::llm::{Chunk, LlmError, Prompt, TokenStream};
 use crate::metrics;
 use crate::notes::{Excerpt, SearchResult};
 
-/// One event of a streamed answer; serialised, it is the event's `data`, and
-/// [`StreamEvent::name`] is its SSE `event:` name.
+/// One event of a streamed answer; serialised, it is the event's `data` (see
+/// [`ServerSentEvent`] for the whole event).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StreamEvent {
@@ -119,10 +119,6 @@ impl EventName {
 
 impl StreamEvent {
     /// The SSE event name.
-    pub fn name(&self) -> &'static str {
-        self.kind().as_str()
-    }
-
     fn kind(&self) -> EventName {
         match self {
             Self::Sources { .. } => EventName::Sources,

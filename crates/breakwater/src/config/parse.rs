@@ -8,7 +8,7 @@ use super::upstreams::{self, UpstreamConfig};
 use super::values::{
     api_mode, base_url, boolean, breaker_name, database_url, environment, file_path, http_url,
     log_filter, log_format, max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token,
-    whole_number, whole_usize, whole_usize_to,
+    whole_count, whole_number, whole_usize, whole_usize_to,
 };
 use super::{
     BreakerConfig, CacheConfig, Config, ConfigError, InvalidValue, JwtConfig, JwtKey, LlmConfig,
@@ -327,12 +327,7 @@ impl Reader<'_> {
     }
 
     fn breaker(&mut self, d: BreakerConfig) -> BreakerConfig {
-        let count = |max: u32| {
-            move |s: &str| {
-                let n = whole_number(s, 1, u64::from(max), false)?;
-                u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
-            }
-        };
+        let count = |max: u32| move |s: &str| whole_count(s, max);
         let enabled = self.value("CIRCUIT_BREAKER_ENABLED", d.enabled, boolean);
         let shared = self.value("CIRCUIT_BREAKER_SHARED", d.shared, boolean);
         let fail_threshold = self.value(

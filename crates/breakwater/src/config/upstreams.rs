@@ -22,7 +22,7 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::values::{
-    api_mode, breaker_name, http_url, max_in_flight, model_id, rate, seconds, token, whole_number,
+    api_mode, breaker_name, http_url, max_in_flight, model_id, rate, seconds, token, whole_count,
 };
 use super::{BreakerConfig, FileError, LlmConfig};
 
@@ -205,11 +205,6 @@ pub(super) fn parse(
     } else {
         Err(errors.list)
     }
-}
-
-fn whole_count(s: &str, max: u32) -> Result<u32, String> {
-    let n = whole_number(s, 1, u64::from(max), false)?;
-    u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
 }
 
 /// The 1-based line holding byte `offset` of `text`.

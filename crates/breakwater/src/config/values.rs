@@ -79,6 +79,12 @@ pub(super) fn whole_number(s: &str, min: u64, max: u64, show_range: bool) -> Res
     }
 }
 
+/// A whole number of calls or failures, 1 to `max`.
+pub(super) fn whole_count(s: &str, max: u32) -> Result<u32, String> {
+    let n = whole_number(s, 1, u64::from(max), false)?;
+    u32::try_from(n).map_err(|_| "expected a whole number ≥ 1".to_owned())
+}
+
 pub(super) fn whole_usize(s: &str, min: u64) -> Result<usize, String> {
     let max = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
     let n = whole_number(s, min, max, false)?;

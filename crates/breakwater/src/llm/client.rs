@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::dialect::{self, Dialect, MAX_DETAIL};
 use super::stream::TokenStream;
 use super::{LlmError, Prompt};
-use crate::config::{ApiMode, LlmConfig};
+use crate::config::LlmConfig;
 
 /// Largest upstream body read (a whole answer, or all of a stream's events).
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -18,7 +18,6 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 pub struct LlmClient {
     http: reqwest::Client,
     dialect: &'static dyn Dialect,
-    mode: ApiMode,
     url: String,
     model: String,
     token: Option<String>,
@@ -49,7 +48,6 @@ impl LlmClient {
         Ok(Self {
             http,
             dialect: dialect::of(config.mode),
-            mode: config.mode,
             url: config.endpoint_url().to_owned(),
             model: config.model.clone(),
             token: token.map(str::to_owned),
@@ -61,7 +59,7 @@ impl LlmClient {
     pub async fn generate(&self, prompt: &Prompt) -> Result<String, LlmError> {
         let response = self.send(prompt, false).await?;
         let bytes = read_capped(response).await?;
-        parse_answer(self.mode, &bytes)
+        parse_answer(self.dialect, &bytes)
     }
 
     /// Asks the upstream for an answer to `prompt`, streamed: returns once the response
@@ -76,7 +74,7 @@ impl LlmClient {
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         if !is_event_stream {
             let bytes = read_capped(response).await?;
-            return Ok(TokenStream::whole(parse_answer(self.mode, &bytes)?));
+            return Ok(TokenStream::whole(parse_answer(self.dialect, &bytes)?));
         }
         Ok(TokenStream::new(response, self.dialect))
     }
@@ -117,9 +115,9 @@ impl super::LlmProvider for LlmClient {
     }
 }
 
-/// The answer in a 2xx body of `mode`, trimmed; a blank one is no answer.
-pub(crate) fn parse_answer(mode: ApiMode, body: &[u8]) -> Result<String, LlmError> {
-    let text = dialect::of(mode).answer(body)?;
+/// The answer in a 2xx body in `dialect`, trimmed; a blank one is no answer.
+pub(crate) fn parse_answer(dialect: &dyn Dialect, body: &[u8]) -> Result<String, LlmError> {
+    let text = dialect.answer(body)?;
     let text = text.trim();
     if text.is_empty() {
         return Err(LlmError::Malformed("empty answer".to_owned()));

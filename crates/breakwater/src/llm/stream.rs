@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 
 use super::LlmError;
 use super::client::{MAX_BODY, transport_error};
-use super::dialect::{Chunk, Dialect, error_text};
+use super::dialect::{Chunk, Dialect, MAX_DETAIL, error_text};
 
 type Events = Pin<
     Box<dyn Stream<Item = Result<eventsource_stream::Event, EventStreamError<LlmError>>> + Send>,
@@ -107,7 +107,7 @@ impl TokenStream {
             if event.event == "error" {
                 let detail = serde_json::from_str(&event.data)
                     .map(|v| error_text(&v))
-                    .unwrap_or_else(|_| event.data.chars().take(300).collect());
+                    .unwrap_or_else(|_| event.data.chars().take(MAX_DETAIL).collect());
                 return Err(LlmError::InStream(detail));
             }
             let chunk = dialect.chunk(&event.data)?;

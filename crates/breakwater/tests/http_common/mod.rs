@@ -118,14 +118,19 @@ impl TestServer {
     }
 }
 
-/// The body as JSON, asserting the content type says so.
-pub async fn json(response: Response) -> Value {
-    let content_type = response
+/// The response's `Content-Type` (empty when absent).
+pub fn content_type(response: &Response) -> String {
+    response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+/// The body as JSON, asserting the content type says so.
+pub async fn json(response: Response) -> Value {
+    let content_type = content_type(&response);
     assert!(
         content_type.starts_with("application/json"),
         "expected JSON, got {content_type:?}"

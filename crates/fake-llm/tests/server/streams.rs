@@ -178,7 +178,7 @@ async fn faults_strike_after_n_pieces_in_both_protocols() -> anyhow::Result<()> 
 }
 
 #[tokio::test]
-async fn a_stalled_stream_stays_silent_and_sees_its_client_leave() -> anyhow::Result<()> {
+async fn a_stalled_stream_sends_its_pieces_then_sees_its_client_leave() -> anyhow::Result<()> {
     let (upstream, client) = start().await?;
     upstream
         .llm
