@@ -24,7 +24,7 @@ from pathlib import Path
 from .analyze import percentile
 from .procs import (HOST, Binaries, ServerConfig, bench_args, provenance, request, set_fault,
                     start, start_fake_llm, free_port)
-from .streams import paced
+from .rawhttp import paced, posted
 
 USERS = [f"user{i}" for i in range(10)]
 UPSTREAM = {"latency_ms": 100}
@@ -32,20 +32,10 @@ UPSTREAM = {"latency_ms": 100}
 
 async def post_json(port: int, path: str, body: dict, timeout: float = 30.0) -> dict:
     sent = time.perf_counter()
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        data = json.dumps(body).encode()
-        writer.write(
-            f"POST {path} HTTP/1.0\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), timeout)
-        head, _, payload = raw.partition(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        return {"status": status, "ms": (time.perf_counter() - sent) * 1000,
-                "body": json.loads(payload) if payload else {}}
-    finally:
-        writer.close()
+    async with posted(port, path, body, timeout) as (status, reader):
+        payload = await asyncio.wait_for(reader.read(), timeout)
+    return {"status": status, "ms": (time.perf_counter() - sent) * 1000,
+            "body": json.loads(payload) if payload else {}}
 
 
 def run_phase(port: int, seconds: float, offset: int) -> list[dict]:

@@ -13,10 +13,10 @@ under load.
    streams/s. Every stream is classified by what the client saw; an answer presented as a
    complete LLM answer (`done` with source `llm`, no `fallback`) that does not hold all 20
    pieces is a truncated answer passed off as whole: the goal is zero.
+3. Where the time goes: one request at a time, fake-llm answering at once (`probe_phase`).
 
 Writes `streams.json` and `streams.md` into OUT_DIR and prints the Markdown.
-The client is asyncio over raw HTTP/1.0 sockets (close-delimited bodies, so the events
-are read as they arrive without chunked decoding), the standard library only.
+The client is `rawhttp` (asyncio over HTTP/1.0, the standard library only).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 from .analyze import percentile
-from .procs import (HOST, Binaries, ServerConfig, bench_args, provenance, request, set_fault,
+from .rawhttp import paced, posted
+from .procs import (Binaries, ServerConfig, bench_args, provenance, request, set_fault,
                     start_breakwater, start_fake_llm)
 
 PIECES = 20
@@ -51,15 +52,7 @@ async def post_stream(port: int, path: str, body: dict, timeout: float = 30.0) -
     """POSTs `body` and reads the event stream as it comes: the status, the time to the
     first piece of answer, and every event (name, data)."""
     sent = time.perf_counter()
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        data = json.dumps(body).encode()
-        writer.write(
-            f"POST {path} HTTP/1.0\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        status = int(head.split(b" ", 2)[1])
+    async with posted(port, path, body, timeout) as (status, reader):
         first = None
         events, name, buf = [], "message", []
         while True:
@@ -80,8 +73,6 @@ async def post_stream(port: int, path: str, body: dict, timeout: float = 30.0) -
         return {"status": status, "events": events,
                 "first_ms": None if first is None else (first - sent) * 1000,
                 "total_ms": (time.perf_counter() - sent) * 1000}
-    finally:
-        writer.close()
 
 
 def is_piece(name: str, data: str) -> bool:
@@ -113,14 +104,40 @@ def classify(result: dict) -> str:
     return f"whole {source}"
 
 
-async def paced(rate: float, seconds: float, make) -> list[dict]:
-    """Starts `make(i)` at `rate` per second for `seconds`, open loop; waits for all."""
-    start, tasks, i = time.perf_counter(), [], 0
-    while (due := start + i / rate) < start + seconds:
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        tasks.append(asyncio.create_task(make(i)))
-        i += 1
-    return await asyncio.gather(*tasks)
+async def round_trip_ms(port: int, path: str) -> float:
+    """A GET's whole round trip: the client's and the server's floor."""
+    sent = time.perf_counter()
+    async with posted(port, path, None) as (_, reader):
+        await reader.read()
+    return (time.perf_counter() - sent) * 1000
+
+
+def probe_phase(fake_port: int, bw_port: int, n: int) -> dict:
+    """One request at a time on an otherwise idle machine, an upstream answering at once:
+    where the added time goes. Each round: `/healthz`, a stream straight from fake-llm, a
+    streamed miss through breakwater (search, prompt, upstream call), then the same
+    question again (a streamed cache hit: no search, no upstream)."""
+    set_fault(fake_port, {"stream": {"chunks": PIECES}})
+
+    async def run() -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {"healthz": [], "direct": [], "miss": [], "hit": []}
+        for i in range(n + 50):
+            floor = await round_trip_ms(bw_port, "/healthz")
+            chat = {"model": "bench", "stream": True,
+                    "messages": [{"role": "user", "content": f"probe {i}"}]}
+            direct = await post_stream(fake_port, "/v1/chat/completions", chat)
+            ask = {"query": f"breaker probe {i}", "user_id": USERS[0], "stream": True}
+            miss = await post_stream(bw_port, "/api/assistant/query", ask)
+            hit = await post_stream(bw_port, "/api/assistant/query", ask)
+            if i >= 50:  # the first rounds warm connections and caches
+                for key, ms in (("healthz", floor), ("direct", direct["first_ms"]),
+                                ("miss", miss["first_ms"]), ("hit", hit["first_ms"])):
+                    times[key].append(ms)
+        return times
+
+    times = asyncio.run(run())
+    set_fault(fake_port, UPSTREAM)
+    return {k: {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)} for k, v in times.items()}
 
 
 def first_token_phase(fake_port: int, bw_port: int, seconds: float) -> dict:
@@ -138,8 +155,7 @@ def first_token_phase(fake_port: int, bw_port: int, seconds: float) -> dict:
     for kind in ("direct", "breakwater"):
         firsts = [r["first_ms"] for k, r in results if k == kind and r["first_ms"] is not None]
         out[kind] = {"n": len(firsts), "p50_ms": percentile(firsts, 50),
-                     "p99_ms": percentile(firsts, 99),
-                     "complete": sum(1 for k, r in results if k == kind and r["status"] == 200)}
+                     "p99_ms": percentile(firsts, 99)}
     out["added_p50_ms"] = out["breakwater"]["p50_ms"] - out["direct"]["p50_ms"]
     out["added_p99_ms"] = out["breakwater"]["p99_ms"] - out["direct"]["p99_ms"]
     return out
@@ -209,6 +225,8 @@ def main() -> int:
             first_token_phase(fake.port, bw.port, 1)
             ttfb = first_token_phase(fake.port, bw.port, ttfb_s)
             print(json.dumps(ttfb), file=sys.stderr, flush=True)
+            probe = probe_phase(fake.port, bw.port, 100 if args.quick else 500)
+            print(json.dumps(probe), file=sys.stderr, flush=True)
             bw.stop()
             faults = fault_phase(fake.port, lambda: server(NEVER_OPENS, {
                 "HF_STREAM_IDLE_TIMEOUT_SECONDS": "0.5"}), fault_s)
@@ -216,7 +234,7 @@ def main() -> int:
             for s in servers:
                 s.stop()
             fake.stop()
-    result = {"meta": meta, "first_token": ttfb, "faults": faults}
+    result = {"meta": meta, "first_token": ttfb, "probe": probe, "faults": faults}
     (out_dir / "streams.json").write_text(json.dumps(result, indent=2))
     md = report(result)
     (out_dir / "streams.md").write_text(md)
@@ -236,6 +254,17 @@ def report(r: dict) -> str:
         f"| {t['breakwater']['p50_ms']:.2f} ms | {t['breakwater']['p99_ms']:.2f} ms |",
         f"| **added by breakwater** | | **{t['added_p50_ms']:.2f} ms** "
         f"| **{t['added_p99_ms']:.2f} ms** (goal ≤ 1 ms) |", "",
+        "| one request at a time, upstream answering at once | p50 | p99 |", "| --- | --- | --- |",
+    ]
+    probe_rows = [("`GET /healthz` round trip (the client's and server's floor)", "healthz"),
+                  ("first piece straight from fake-llm", "direct"),
+                  ("first `delta` of a streamed miss (search, prompt, upstream)", "miss"),
+                  ("first `delta` of a streamed cache hit (no search, no upstream)", "hit")]
+    for label, key in probe_rows:
+        p = r["probe"][key]
+        lines.append(f"| {label} | {p['p50_ms']:.2f} ms | {p['p99_ms']:.2f} ms |")
+    lines += [
+        "",
         "| upstream stream fault, 50 streams/s | streams | what the clients were told "
         "| truncated answers presented whole | p99 whole stream |",
         "| --- | --- | --- | --- | --- |",
