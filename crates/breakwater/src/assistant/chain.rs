@@ -9,10 +9,12 @@ use serde::Serialize;
 
 use super::AssistantBuildError;
 use super::error::Unanswered;
+use crate::cache::CachedAnswer;
 use crate::cluster::{SharedBreaker, SharedSettings};
 use crate::config::UpstreamConfig;
 use crate::llm::{LlmClient, LlmProvider};
 use crate::metrics::BreakerMetrics;
+use crate::notes::SearchResult;
 
 /// Slack the HTTP client's own timeout leaves past the breaker's call timeout, so the
 /// breaker's deadline is the one that fires (and counts the failure).
@@ -110,6 +112,18 @@ impl Upstream {
             Some(permit) => Ok(permit),
             // Another replica runs the trial: this one is held open meanwhile.
             None => self.breaker.try_acquire_owned().map_err(refused),
+        }
+    }
+
+    /// The cache entry of `answer`, given by this upstream on the excerpts `found`.
+    pub(super) fn cached(&self, found: &SearchResult, answer: String) -> CachedAnswer {
+        CachedAnswer {
+            answer,
+            sources: found.excerpts.clone(),
+            generation: found.generation,
+            rests_on: found.versions.clone(),
+            upstream: self.name.clone(),
+            model: self.model.clone(),
         }
     }
 

@@ -544,14 +544,7 @@ impl Assistant {
         let cache = self.inner.cache.clone();
         let activity = self.inner.activity.clone();
         let key = ctx.key;
-        let entry = CachedAnswer {
-            answer: String::new(),
-            sources: found.excerpts.clone(),
-            generation: found.generation,
-            rests_on: found.versions.clone(),
-            upstream: upstream.name.clone(),
-            model: upstream.model.clone(),
-        };
+        let mut entry = upstream.cached(found, String::new());
         let call = async move {
             let started = Instant::now();
             let classify = |result: &Result<String, LlmError>| match result {
@@ -584,15 +577,8 @@ impl Assistant {
             // Cached here, so an answer that comes after its request gave up still serves
             // the next one. The prompt rests on the top-k whatever `max_sources` asked.
             if let Ok(text) = &result {
-                cache
-                    .insert(
-                        &key,
-                        CachedAnswer {
-                            answer: text.clone(),
-                            ..entry
-                        },
-                    )
-                    .await;
+                entry.answer.clone_from(text);
+                cache.insert(&key, entry).await;
             }
             result
         };

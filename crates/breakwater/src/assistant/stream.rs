@@ -18,7 +18,6 @@ use super::error::Unanswered;
 use super::{
     Answer, AnswerMetadata, AnswerSource, Assistant, AssistantError, Ctx, Opened, Retrieval,
 };
-use crate::cache::CachedAnswer;
 use crate::llm::{Chunk, LlmError, Prompt, TokenStream};
 use crate::metrics;
 use crate::notes::{Excerpt, SearchResult};
@@ -218,14 +217,7 @@ impl Live {
                         metrics::record_llm("success", seconds);
                         assistant.inner.activity.called(&upstream.name, seconds);
                         // Only a complete answer is cached.
-                        let entry = CachedAnswer {
-                            answer: text.trim().to_owned(),
-                            sources: retrieved.excerpts.clone(),
-                            generation: retrieved.generation,
-                            rests_on: retrieved.versions.clone(),
-                            upstream: upstream.name.clone(),
-                            model: upstream.model.clone(),
-                        };
+                        let entry = upstream.cached(&retrieved, text.trim().to_owned());
                         assistant.inner.cache.insert(&ctx.key, entry).await;
                         stages.answered(upstream);
                         let answer = span.in_scope(|| {
