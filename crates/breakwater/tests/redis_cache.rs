@@ -71,8 +71,12 @@ fn unique_user(name: &str) -> String {
 }
 
 /// A replica on the shared Redis at `url`.
+/// A replica on the shared test Redis. Its LLM breaker stays its own: these tests are about
+/// the answer cache, and on a Redis every test shares, a shared `huggingface` breaker would
+/// let one test's injected failures open the circuit of another's (tests/cluster.rs tests
+/// the shared breaker, on a Redis of its own).
 async fn replica(url: &str) -> TestServer {
-    TestServer::start_with(&[("REDIS_URL", url)]).await
+    TestServer::start_with(&[("REDIS_URL", url), ("CIRCUIT_BREAKER_SHARED", "false")]).await
 }
 
 async fn with_note(s: &TestServer, user: &str) {
@@ -223,7 +227,12 @@ async fn a_replica_whose_llm_is_down_serves_another_replicas_answer_stale_until_
     // Two replicas on one notes database (as in cluster mode) and one Redis.
     let a = replica(&url).await;
     let db = a.dir.path().join("notes.db").display().to_string();
-    let b = TestServer::start_with(&[("REDIS_URL", &url), ("BREAKWATER_DB", &db)]).await;
+    let b = TestServer::start_with(&[
+        ("REDIS_URL", &url),
+        ("BREAKWATER_DB", &db),
+        ("CIRCUIT_BREAKER_SHARED", "false"),
+    ])
+    .await;
     let user = unique_user("alice");
     with_note(&a, &user).await;
     let made = ask(&a, &user, QUESTION).await;
