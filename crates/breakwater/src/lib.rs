@@ -1,6 +1,6 @@
 //! Breakwater: a fault-tolerant AI assistant server for a user's notes.
 //!
-//! A question is answered from the user's notes (SQLite FTS5) by an LLM behind a circuit
+//! A question is answered from the user's notes (SQLite and a tantivy index) by an LLM behind a circuit
 //! breaker; when the LLM is unavailable the assistant falls back to its answer cache, then to
 //! the excerpts themselves, and only then to `503` with an honest `Retry-After`.
 #![deny(missing_docs)]

@@ -88,6 +88,14 @@ pub trait Notes: Send + Sync + fmt::Debug + 'static {
         user: &UserId,
         files: Vec<NoteFile>,
     ) -> Result<BatchReport, NotesError>;
+    /// Hands every write so far to the search index, if the store keeps one beside its
+    /// database (SQLite's tantivy index), and with `commit` makes it searchable. A search
+    /// does this itself when it must; ingest calls it to index one batch while it writes
+    /// the next, and to leave the index ready.
+    async fn index_written(&self, commit: bool) -> Result<(), NotesError> {
+        let _ = commit;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -179,5 +187,9 @@ impl Notes for NotesStore {
     ) -> Result<BatchReport, NotesError> {
         let user = user.clone();
         self.blocking(move |s| s.upsert_files(&user, &files)).await
+    }
+
+    async fn index_written(&self, commit: bool) -> Result<(), NotesError> {
+        self.blocking(move |s| s.index_written(commit)).await
     }
 }

@@ -41,6 +41,9 @@ pub enum NotesError {
     /// A query or write failed inside SQLite.
     #[error("the notes database failed: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The search index (a directory beside the database file) failed to read or write.
+    #[error("the notes search index failed: {0}")]
+    Index(String),
     /// PostgreSQL refused a statement or the connection failed.
     #[error("PostgreSQL failed: {0}")]
     Postgres(#[from] tokio_postgres::Error),

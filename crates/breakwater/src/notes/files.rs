@@ -75,7 +75,10 @@ fn walk(dir: &Path, files: &mut BTreeSet<PathBuf>, skipped: &mut Vec<(PathBuf, S
         };
         if file_type.is_dir() {
             walk(&path, files, skipped);
-        } else if (file_type.is_file() || file_type.is_symlink()) && has_text_extension(&path) {
+        } else if file_type.is_file() && has_text_extension(&path) {
+            // Already canonical: `dir` is, and only real folders are walked.
+            files.insert(path);
+        } else if file_type.is_symlink() && has_text_extension(&path) {
             // A symlink to a file is fine; to a folder (or dangling) it is not followed.
             match fs::canonicalize(&path) {
                 Ok(real) if real.is_file() => {

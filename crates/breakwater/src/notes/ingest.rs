@@ -19,7 +19,7 @@ use crate::user::UserId;
 
 /// Files written per transaction: large enough to amortise the commit, small enough that
 /// the writer lock is released often for API writes.
-const BATCH_FILES: usize = 64;
+const BATCH_FILES: usize = 512;
 
 /// What an ingest run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -93,26 +93,45 @@ pub async fn ingest(
     };
     let progress = progress_bar(found.files.len(), show_progress);
 
+    let mut indexing = false;
     for batch in found.files.chunks(BATCH_FILES) {
-        // Files are read before the batch is written, so disk I/O never holds a write open.
-        let mut notes = Vec::with_capacity(batch.len());
-        for path in batch {
-            progress.set_message(path.display().to_string());
-            match files::read_note_file(path).and_then(checked) {
-                Ok(note) => notes.push(note),
-                Err(reason) => {
-                    report.skipped.push((path.clone(), reason));
-                    progress.inc(1);
+        // The previous batch is indexed (on the store's threads) while this one is read
+        // and written.
+        let index = async {
+            if indexing {
+                store.index_written(false).await
+            } else {
+                Ok(())
+            }
+        };
+        let write = async {
+            // Files are read before the batch is written, so disk I/O never holds a write open.
+            let mut notes = Vec::with_capacity(batch.len());
+            for path in batch {
+                progress.set_message(path.display().to_string());
+                match files::read_note_file(path).and_then(checked) {
+                    Ok(note) => notes.push(note),
+                    Err(reason) => {
+                        report.skipped.push((path.clone(), reason));
+                        progress.inc(1);
+                    }
                 }
             }
-        }
-        let written = notes.len() as u64;
-        let counts = store.upsert_files(user, notes).await?;
+            let written = notes.len() as u64;
+            let counts = store.upsert_files(user, notes).await?;
+            progress.inc(written);
+            Ok::<_, NotesError>(counts)
+        };
+        let (indexed, counts) = futures::join!(index, write);
+        indexed?;
+        let counts = counts?;
         report.added += counts.added;
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
-        progress.inc(written);
+        indexing = true;
     }
+    progress.set_message("indexing");
+    store.index_written(true).await?;
     progress.finish_and_clear();
     tracing::info!(
         user = %user,
@@ -139,6 +158,7 @@ impl NotesStore {
             report.count(upsert(&tx, user, note)?);
         }
         tx.commit()?;
+        self.wrote(&conn)?;
         Ok(report)
     }
 }

@@ -1,10 +1,10 @@
 //! The notes of every user, their full-text retrieval, and ingest from files.
 //!
 //! [`NotesStore`] keeps notes in one SQLite file (WAL mode, one writer and a few readers) with
-//! an FTS5 index kept in step by triggers. [`NotesStore::search`] returns bm25-ranked
-//! excerpts of one user's notes together with that user's notes *generation*, a counter
-//! that every write of the user's notes increases, so an answer cache keyed on it goes stale
-//! exactly when the notes change. [`ingest`] turns Markdown and text files into notes,
+//! a tantivy search index beside it, caught up from a change log that triggers keep.
+//! [`NotesStore::search`] returns bm25-ranked excerpts of one user's notes together with that
+//! user's notes *generation*, a counter that every write of the user's notes increases, so
+//! an answer cache keyed on it goes stale exactly when the notes change. [`ingest`] turns Markdown and text files into notes,
 //! idempotently.
 //!
 //! Every operation takes the acting [`UserId`](crate::user::UserId) and never sees another
@@ -29,6 +29,7 @@ mod backend;
 mod error;
 mod files;
 mod guard;
+mod index;
 mod ingest;
 mod note;
 mod pool;

@@ -1,10 +1,9 @@
-//! Turning a user's question into a safe FTS5 `MATCH` expression.
+//! Turning a user's question into search words.
 //!
-//! User text is never handed to FTS5 as query syntax: quotes, `AND`/`OR`/`NOT`, `NEAR(`,
-//! `*`, `^`, `column:` filters and parentheses would otherwise be operators, and a stray one
-//! is a syntax error. Instead the question is cut into alphanumeric words, each word becomes
-//! a quoted phrase, and the phrases are joined with `OR` so bm25 ranks notes by how many and
-//! how rare the matched words are.
+//! User text is never handed to a search engine as query syntax: quotes, `AND`/`OR`/`NOT`,
+//! `NEAR(`, `*`, `^`, `column:` filters and parentheses would be operators, and a stray one a
+//! syntax error. Instead the question is cut into alphanumeric words, and each word is one
+//! term of a disjunction, so bm25 ranks notes by how many and how rare the matched words are.
 
 /// At most this many distinct words are searched for; the rest of a long question is ignored.
 pub(crate) const MAX_QUERY_TOKENS: usize = 32;
@@ -21,17 +20,19 @@ const STOPWORDS: &[&str] = &[
     "who", "why", "will", "with", "would", "you", "your",
 ];
 
-/// The FTS5 `MATCH` expression for `query`, or `None` when it holds no searchable word.
-///
-/// Each word is made only of characters for which `char::is_alphanumeric` holds, so it can
-/// contain no `"` and is always a valid quoted phrase.
-pub(crate) fn match_expression(query: &str) -> Option<String> {
-    let words = search_words(query);
-    if words.is_empty() {
-        return None;
+/// The analysed words of `query` for the search index (stemmed, accents folded), in the
+/// question's order, each once; empty when it holds no searchable word.
+pub(crate) fn index_words(query: &str) -> Vec<String> {
+    let mut analyzer = super::index::analyzer();
+    let mut words: Vec<String> = Vec::new();
+    for word in search_words(query) {
+        for token in super::index::analyse(&mut analyzer, &word) {
+            if !words.contains(&token.text) {
+                words.push(token.text);
+            }
+        }
     }
-    let phrases: Vec<String> = words.iter().map(|t| format!("\"{t}\"")).collect();
-    Some(phrases.join(" OR "))
+    words
 }
 
 /// The searchable words of `query`: alphanumeric runs, lower-cased, stopwords and
@@ -59,44 +60,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_become_quoted_phrases_joined_by_or() {
+    fn words_are_lowered_stemmed_and_stopwords_dropped() {
         assert_eq!(
-            match_expression("How do I feed the Starter?").as_deref(),
-            Some(r#""feed" OR "starter""#)
+            index_words("How do I feed the Starters?"),
+            ["feed", "starter"]
         );
+        assert_eq!(index_words("feeding FEEDS feed"), ["feed"]);
     }
 
     #[test]
     fn operators_and_punctuation_are_only_separators() {
         assert_eq!(
-            match_expression(r#"title:"bread" NEAR(a b) crust* ^x NOT y"#).as_deref(),
-            Some(r#""title" OR "bread" OR "near" OR "b" OR "crust" OR "x" OR "not" OR "y""#)
+            search_words(r#"title:"bread" NEAR(a b) crust* ^x NOT y"#),
+            ["title", "bread", "near", "b", "crust", "x", "not", "y"]
         );
     }
 
     #[test]
     fn duplicates_are_dropped_and_the_count_is_capped() {
-        assert_eq!(
-            match_expression("Bread bread BREAD").as_deref(),
-            Some(r#""bread""#)
-        );
+        assert_eq!(search_words("Bread bread BREAD"), ["bread"]);
         let many: String = (0..100).map(|i| format!("w{i} ")).collect();
-        let expr = match_expression(&many).expect("has words");
-        assert_eq!(expr.matches(" OR ").count(), MAX_QUERY_TOKENS - 1);
+        assert_eq!(search_words(&many).len(), MAX_QUERY_TOKENS);
     }
 
     #[test]
-    fn nothing_searchable_gives_none() {
-        assert_eq!(match_expression(""), None);
-        assert_eq!(match_expression("'; -- ()*"), None);
-        assert_eq!(match_expression("what is the"), None);
+    fn nothing_searchable_gives_nothing() {
+        assert!(index_words("").is_empty());
+        assert!(index_words("'; -- ()*").is_empty());
+        assert!(index_words("what is the").is_empty());
     }
 
     #[test]
-    fn non_ascii_words_are_kept() {
-        assert_eq!(
-            match_expression("Crème brûlée 東京").as_deref(),
-            Some(r#""crème" OR "brûlée" OR "東京""#)
-        );
+    fn non_ascii_words_are_kept_and_accents_folded() {
+        assert_eq!(index_words("Crème brûlée 東京"), ["creme", "brule", "東京"]);
     }
 }

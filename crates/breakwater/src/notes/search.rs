@@ -1,19 +1,24 @@
 //! Retrieval: the best-matching excerpts of one user's notes for a question.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use tantivy::tokenizer::TextAnalyzer;
 
 use super::NotesError;
-use super::query::match_expression;
-use super::schema::owner_token;
-use super::store::{NotesStore, read_generation, to_sql_int};
+use super::index::{analyse, analyzer};
+use super::query::index_words;
+use super::store::{NotesStore, read_generation};
 use crate::user::UserId;
 
 /// The most excerpts one search returns.
 pub const MAX_SEARCH_RESULTS: usize = 20;
 
-/// How many tokens of a note body an excerpt holds (FTS5 allows at most 64).
-const EXCERPT_TOKENS: i64 = 32;
+/// Snapshots tried for one that the index matches exactly; past that, the result leaves out
+/// notes the snapshot does not have yet (only under a stream of writes).
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
+/// How many words of a note body an excerpt holds.
+const EXCERPT_WORDS: usize = 32;
 
 /// The excerpts found for a question, and the notes generation they were read at.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -48,71 +53,147 @@ pub struct Excerpt {
     pub title: String,
     /// About 32 words of the note's body around the matches; `…` marks cut text.
     pub excerpt: String,
-    /// Relevance, higher is better (the negated bm25 of the note, title weighted double).
+    /// Relevance from 0 to 1, higher is better: the note's bm25 over this user's notes
+    /// (title words weighted double) as a share of the best a note could score for the
+    /// question, which holds every word of it, often.
     pub score: f64,
 }
 
 impl NotesStore {
-    /// The top `k` excerpts of `user`'s notes for `query`, ranked by bm25.
+    /// The top `k` excerpts of `user`'s notes for `query`, ranked by bm25 over this user's
+    /// notes alone.
     ///
-    /// `query` is plain text, never FTS5 syntax: any string is accepted, and one with no
-    /// searchable word gives no excerpts. `k` is clamped to `1..=20`. The generation and
-    /// the excerpts are read in one transaction, so they describe the same notes.
+    /// `query` is plain text, never query syntax: any string is accepted, and one with no
+    /// searchable word gives no excerpts. `k` is clamped to `1..=20`. The generation, the
+    /// ranking and the excerpts all come from one database snapshot (the index is caught up
+    /// to it first), so they describe the same notes.
     ///
     /// # Errors
     ///
-    /// [`NotesError::Db`] when the database fails; never because of what `query` contains.
+    /// [`NotesError::Db`] or [`NotesError::Index`] when the database or the index fails;
+    /// never because of what `query` contains.
     pub fn search(&self, user: &UserId, query: &str, k: usize) -> Result<SearchResult, NotesError> {
         let k = k.clamp(1, MAX_SEARCH_RESULTS);
+        let words = index_words(query);
         let mut conn = self.conns().reader();
-        // A deferred transaction pins one WAL snapshot from its first read to its end.
-        let tx = conn.transaction()?;
-        let generation = read_generation(&tx, user)?;
-        let Some(words) = match_expression(query) else {
-            return Ok(SearchResult {
-                generation,
-                excerpts: Vec::new(),
-                versions: Vec::new(),
-            });
+        let index = self.index();
+        // The index must describe the very snapshot the generation and the excerpts are read
+        // from. It can be newer (another search caught it up after this snapshot began):
+        // then a new snapshot, which sees those writes too, is taken.
+        let mut attempts = 0;
+        let (tx, generation, searcher) = loop {
+            attempts += 1;
+            // A deferred transaction pins one WAL snapshot from its first read to its end.
+            let tx = conn.transaction()?;
+            let generation = read_generation(&tx, user)?;
+            if words.is_empty() {
+                return Ok(SearchResult {
+                    generation,
+                    excerpts: Vec::new(),
+                    versions: Vec::new(),
+                });
+            }
+            let (searcher, exact) = index.searcher(&tx)?;
+            if exact || attempts == SNAPSHOT_ATTEMPTS {
+                break (tx, generation, searcher);
+            }
         };
-        // Only this user's notes take part in the ranking; the join below checks again.
-        let expression = format!("owner : \"{}\" AND ({words})", owner_token(user.as_str()));
-        let found = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT n.id, n.title,
-                        snippet(notes_fts, 1, '', '', '…', ?4),
-                        -bm25(notes_fts, 2.0, 1.0, 0.0) AS score,
-                        n.content_hash
-                 FROM notes_fts JOIN notes AS n ON n.rowid = notes_fts.rowid
-                 WHERE notes_fts MATCH ?1 AND n.user_id = ?2
-                 ORDER BY score DESC, n.rowid DESC
-                 LIMIT ?3",
-            )?;
-            stmt.query_map(
-                params![expression, user.as_str(), to_sql_int(k), EXCERPT_TOKENS],
-                |row| {
-                    let excerpt = Excerpt {
-                        note_id: row.get(0)?,
-                        title: row.get(1)?,
-                        excerpt: row.get(2)?,
-                        score: row.get(3)?,
-                    };
-                    let version = NoteVersion {
-                        note_id: excerpt.note_id.clone(),
-                        content_hash: row.get(4)?,
-                    };
-                    Ok((excerpt, version))
-                },
-            )?
-            .collect::<Result<Vec<_>, _>>()?
-        };
-        let (excerpts, versions): (Vec<_>, Vec<_>) = found.into_iter().unzip();
-        tx.commit()?;
-        tracing::debug!(user = %user, generation, found = excerpts.len(), "searched notes");
-        Ok(SearchResult {
+        let mut result = SearchResult {
             generation,
-            excerpts,
-            versions,
-        })
+            excerpts: Vec::new(),
+            versions: Vec::new(),
+        };
+        let ranked = index.search(&searcher, user, generation, &words, k)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, title, body, content_hash FROM notes WHERE rowid = ?1 AND user_id = ?2",
+            )?;
+            let mut analyzer = analyzer();
+            for hit in ranked {
+                // The index may be newer than this snapshot: a note it holds that the
+                // snapshot does not is left out. The user check is the isolation's own.
+                let Some((id, title, body, hash)) = stmt
+                    .query_row(params![hit.rowid, user.as_str()], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get(3)?,
+                        ))
+                    })
+                    .optional()?
+                else {
+                    continue;
+                };
+                result.versions.push(NoteVersion {
+                    note_id: String::clone(&id),
+                    content_hash: hash,
+                });
+                result.excerpts.push(Excerpt {
+                    note_id: id,
+                    title,
+                    excerpt: excerpt(&mut analyzer, &body, &words),
+                    // Four decimals: enough to order by, and stable to print.
+                    score: (hit.relevance * 10_000.0).round() / 10_000.0,
+                });
+            }
+        }
+        tx.commit()?;
+        tracing::debug!(user = %user, generation, found = result.excerpts.len(), "searched notes");
+        Ok(result)
     }
+}
+
+/// About [`EXCERPT_WORDS`] words of `body` around its densest run of the question's
+/// `words` (the window holding the most distinct ones, the earliest on a tie); `…` marks
+/// cut text.
+fn excerpt(analyzer: &mut TextAnalyzer, body: &str, words: &[String]) -> String {
+    let tokens = analyse(analyzer, body);
+    if tokens.is_empty() {
+        return body.chars().take(200).collect();
+    }
+    let hit: Vec<Option<usize>> = tokens
+        .iter()
+        .map(|t| words.iter().position(|w| *w == t.text))
+        .collect();
+    let width = EXCERPT_WORDS.min(tokens.len());
+    let (mut best, mut best_count) = (0, 0);
+    let mut counts = vec![0usize; words.len()];
+    let mut distinct = 0;
+    for (i, h) in hit.iter().enumerate() {
+        if let Some(w) = *h {
+            counts[w] += 1;
+            distinct += usize::from(counts[w] == 1);
+        }
+        if i >= width
+            && let Some(w) = hit[i - width]
+        {
+            counts[w] -= 1;
+            distinct -= usize::from(counts[w] == 0);
+        }
+        if i + 1 >= width && distinct > best_count {
+            (best, best_count) = (i + 1 - width, distinct);
+        }
+    }
+    // A window at either end of the body keeps the text beyond its outer words too.
+    let start = if best == 0 {
+        0
+    } else {
+        tokens[best].offset_from
+    };
+    let cut_end = best + width < tokens.len();
+    let end = if cut_end {
+        tokens[best + width - 1].offset_to
+    } else {
+        body.len()
+    };
+    let mut out = String::new();
+    if best > 0 {
+        out.push('…');
+    }
+    out.push_str(body[start..end].trim());
+    if cut_end {
+        out.push('…');
+    }
+    out
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use super::index::SearchIndex;
 use super::note::{NOTE_COLUMNS, content_hash, validate_body, validate_title};
 use super::pool::Connections;
 use super::{Note, NotesError};
@@ -38,6 +39,7 @@ pub struct NotesStore {
 struct Inner {
     path: PathBuf,
     conns: Connections,
+    index: SearchIndex,
 }
 
 impl fmt::Debug for NotesStore {
@@ -75,10 +77,12 @@ impl NotesStore {
     /// when creating the schema fails.
     pub fn open(path: &Path) -> Result<Self, NotesError> {
         let conns = Connections::open(path)?;
+        let index = SearchIndex::open(path, &conns.reader())?;
         Ok(NotesStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 conns,
+                index,
             }),
         })
     }
@@ -90,6 +94,23 @@ impl NotesStore {
 
     pub(super) fn conns(&self) -> &Connections {
         &self.inner.conns
+    }
+
+    pub(super) fn index(&self) -> &SearchIndex {
+        &self.inner.index
+    }
+
+    /// [`Notes::index_written`](super::Notes::index_written) for SQLite.
+    pub(crate) fn index_written(&self, commit: bool) -> Result<(), NotesError> {
+        let mut conn = self.conns().reader();
+        let tx = conn.transaction()?;
+        self.index().catch_up(&tx, commit)?;
+        Ok(())
+    }
+
+    /// Called with the writer after each write: lets the index prune its change log.
+    pub(super) fn wrote(&self, writer: &rusqlite::Connection) -> Result<(), NotesError> {
+        Ok(self.index().prune_log(writer)?)
     }
 
     /// Creates a note for `user`. The title is stored trimmed.
@@ -109,6 +130,7 @@ impl NotesStore {
                  RETURNING {NOTE_COLUMNS}"
             ))?
             .query_row(params![user.as_str(), title, body, hash], Note::from_row)?;
+        self.wrote(&conn)?;
         tracing::debug!(user = %user, note = %note.id, "created note");
         Ok(note)
     }
@@ -172,6 +194,7 @@ impl NotesStore {
                 Note::from_row,
             )?;
         tx.commit()?;
+        self.wrote(&conn)?;
         tracing::debug!(user = %user, note = %note.id, "updated note");
         Ok(note)
     }
@@ -189,6 +212,7 @@ impl NotesStore {
         if deleted == 0 {
             return Err(NotesError::NotFound);
         }
+        self.wrote(&conn)?;
         tracing::debug!(user = %user, note = %id, "deleted note");
         Ok(())
     }
@@ -277,6 +301,7 @@ impl NotesStore {
         let deleted = conn
             .prepare_cached("DELETE FROM notes WHERE user_id = ?1")?
             .execute(params![user.as_str()])?;
+        self.wrote(&conn)?;
         tracing::debug!(user = %user, deleted, "deleted every note of the user");
         Ok(deleted as u64)
     }
