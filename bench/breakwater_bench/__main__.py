@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import corpus, plot, profile, rawdata, report, retrieval
+from . import corpus, plot, profile, rawdata, report
 from .analyze import analyze
 from .procs import Binaries, ingest, provenance, start_fake_llm
 from .runner import Bench, RunResult, run
@@ -67,9 +67,7 @@ def finish(out_dir: Path, settings: Settings, runs: list[RunResult], info: dict)
         plot.timelines(by_key, ["outage-backoff"], out_dir / "timeline-outage-backoff.png"),
     ) if p]
     raw = out_dir / "raw"
-    probe = json.loads((raw / "retrieval.json").read_text()) \
-        if (raw / "retrieval.json").exists() else None
-    notes = [t for t in (retrieval.describe(probe), profile.summarise(raw)) if t]
+    notes = [t for t in (profile.summarise(raw),) if t]
     path = report.write(out_dir, settings, runs, results, info, pictures,
                         "\n\n".join(notes) or None)
     log(f"report: {path}")
@@ -104,9 +102,6 @@ def prepare(s: Settings, bins: Binaries, workdir: Path, out_dir: Path,
     log(f"{n:,} distinct requests; ingesting")
     db = workdir / "bench.db"
     ingest(bins, workdir, db, workdir / "notes", users)
-    log("timing the notes search alone")
-    (out_dir / "raw" / "retrieval.json").write_text(
-        json.dumps(retrieval.probe(db, bodies["queries"]), indent=2))
     fake = start_fake_llm(bins, workdir)
     wrap = profile.perf_wrap(out_dir / "raw") if args.profile else None
     return Bench(s, bins, workdir, out_dir, db, fake, bodies, wrap)

@@ -1,5 +1,5 @@
 //! Any text is a valid question: the notes search never fails on what the query contains
-//! (user text never becomes FTS5 syntax), and it only ever returns the asking user's notes.
+//! (user text never becomes query syntax), and it only ever returns the asking user's notes.
 #![no_main]
 
 use std::sync::LazyLock;

@@ -1,65 +1,80 @@
-//! What retrieval costs with 10,000 notes over 10 users: one bm25 search with excerpts.
+//! Retrieval against one user's note count: a search (top 5 with excerpts) on the corpus
+//! of `bench/breakwater_bench/store_curve.py` (the same generator and seed), and its
+//! quality (recall@5, MRR) printed once per size.
 //!
-//! `cargo bench -p breakwater --bench retrieval`
+//! `cargo bench -p breakwater --bench retrieval` (1,000 and 10,000 notes; set
+//! `RETRIEVAL_BENCH_NOTES=1000,10000,100000` for more).
+
+#[path = "corpus/mod.rs"]
+mod corpus;
 
 use std::hint::black_box;
+use std::io::Write;
 use std::time::Duration;
 
 use breakwater::notes::NotesStore;
 use breakwater::user::UserId;
-use criterion::{Criterion, criterion_group, criterion_main};
+use corpus::{Corpus, quality};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-const NOTES: usize = 10_000;
-const USERS: usize = 10;
+/// The seed of `examples/retrieval_curve.rs`, so the figures are comparable.
+const SEED: u64 = 14;
 
-/// A deterministic word list: a few common words, a long tail of rare ones (xorshift).
-struct Words(u64);
-
-impl Words {
-    fn next(&mut self) -> String {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        // Squaring a uniform number skews it towards the low ranks: a few frequent words.
-        let unit = (self.0 % 10_000) as f64 / 10_000.0;
-        format!("w{}", (unit * unit * 5_000.0) as u32)
-    }
-
-    fn text(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(" ")
-    }
+fn sizes() -> Vec<usize> {
+    std::env::var("RETRIEVAL_BENCH_NOTES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000])
 }
 
-fn store() -> (tempfile::TempDir, NotesStore, Vec<UserId>) {
+fn store(corpus: &Corpus, user: &UserId) -> (tempfile::TempDir, NotesStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = NotesStore::open(&dir.path().join("bench.db")).expect("store opens");
-    let users: Vec<UserId> = (0..USERS)
-        .map(|u| UserId::parse(&format!("user{u}")).expect("valid"))
-        .collect();
-    let mut words = Words(0x9E37_79B9_7F4A_7C15);
-    for i in 0..NOTES {
-        let (title, body) = (words.text(4), words.text(120));
+    for note in &corpus.notes {
         store
-            .create(&users[i % USERS], &title, &body)
+            .create(user, &note.title, &note.body)
             .expect("note stored");
     }
-    (dir, store, users)
+    (dir, store)
 }
 
 fn retrieval(c: &mut Criterion) {
-    let (_dir, store, users) = store();
-    let mut words = Words(42);
-    let questions: Vec<String> = (0..64)
-        .map(|_| format!("What did I write about {}?", words.text(3)))
-        .collect();
-    let mut i = 0;
-    c.bench_function("search/10k notes/top 5", |b| {
-        b.iter(|| {
-            i = (i + 1) % questions.len();
-            let found = store.search(&users[i % USERS], &questions[i], 5);
-            black_box(found.expect("search works"))
-        })
-    });
+    let user = UserId::parse("solo").expect("valid");
+    let mut group = c.benchmark_group("search");
+    for notes in sizes() {
+        let corpus = Corpus::generate(SEED, notes, 400, 200);
+        let (_dir, store) = store(&corpus, &user);
+        let ranked: Vec<Vec<usize>> = corpus
+            .targets
+            .iter()
+            .map(|t| {
+                let found = store.search(&user, &t.question, 10).expect("search");
+                found
+                    .excerpts
+                    .iter()
+                    .filter_map(|e| Corpus::note_of(&e.title))
+                    .collect()
+            })
+            .collect();
+        let (recall, mrr) = quality(&corpus.targets, &ranked);
+        let _ = writeln!(
+            std::io::stderr(),
+            "search/{notes}: recall@5 {recall:.3}, MRR {mrr:.3} ({} questions)",
+            corpus.targets.len()
+        );
+        let mut i = 0;
+        group.bench_with_input(BenchmarkId::from_parameter(notes), &notes, |b, _| {
+            b.iter(|| {
+                i = (i + 1) % corpus.questions.len();
+                black_box(
+                    store
+                        .search(&user, &corpus.questions[i], 5)
+                        .expect("search"),
+                )
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {

@@ -56,7 +56,14 @@ fn block_on<T>(
 /// When the filter does not parse (the configuration checked it already) or a global
 /// subscriber is already set.
 pub fn init_tracing(log: &LogConfig) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.filter)?;
+    // tantivy reports its housekeeping (segment merges, file clean-up) at `info`: noise to
+    // an operator unless asked for by name.
+    let filter = if log.filter.contains("tantivy") {
+        log.filter.clone()
+    } else {
+        format!("{},tantivy=warn", log.filter)
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,140 @@
+//! The SQLite store's search index (a tantivy directory beside the database file): derived
+//! data that follows the database whoever writes it, and is rebuilt when it cannot be
+//! trusted.
+
+use std::path::Path;
+
+use breakwater::notes::NotesStore;
+use breakwater::user::UserId;
+
+fn alice() -> UserId {
+    UserId::parse("alice").expect("valid")
+}
+
+fn titles(store: &NotesStore, query: &str) -> Vec<String> {
+    let found = store.search(&alice(), query, 20).expect("search");
+    let mut titles: Vec<String> = found.excerpts.into_iter().map(|e| e.title).collect();
+    titles.sort();
+    titles
+}
+
+fn index_dir(db: &Path) -> std::path::PathBuf {
+    db.with_file_name("notes.db-index")
+}
+
+#[test]
+fn writes_by_another_process_are_found_at_the_next_search() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("notes.db");
+    // The server keeps the index; a second store on the same file (as `breakwater ingest`
+    // next to a running server) cannot take the index's writer lock, so it only writes the
+    // database, and the keeper catches up from the change log.
+    let server = NotesStore::open(&db).expect("open");
+    server
+        .create(&alice(), "Kettle", "descale with vinegar")
+        .expect("create");
+    let other = NotesStore::open(&db).expect("open a second time");
+    let added = other
+        .create(&alice(), "Boiler", "descale the boiler yearly")
+        .expect("create");
+    assert_eq!(titles(&server, "descale"), ["Boiler", "Kettle"]);
+
+    other
+        .update(&alice(), &added.id, None, Some("bleed the radiators"))
+        .expect("update");
+    assert_eq!(titles(&server, "descale"), ["Kettle"]);
+    assert_eq!(titles(&server, "radiators"), ["Boiler"]);
+    other.delete(&alice(), &added.id).expect("delete");
+    assert!(titles(&server, "radiators").is_empty());
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_notes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("notes.db");
+    {
+        let store = NotesStore::open(&db).expect("open");
+        store
+            .create(&alice(), "Kettle", "descale with vinegar")
+            .expect("create");
+        store
+            .create(&alice(), "Bread", "feed the starter")
+            .expect("create");
+        assert_eq!(titles(&store, "descale starter"), ["Bread", "Kettle"]);
+    }
+    std::fs::remove_dir_all(index_dir(&db)).expect("remove the index");
+    let store = NotesStore::open(&db).expect("reopen");
+    assert_eq!(titles(&store, "descale starter"), ["Bread", "Kettle"]);
+}
+
+#[test]
+fn an_index_left_beside_another_database_is_not_trusted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("notes.db");
+    {
+        let store = NotesStore::open(&db).expect("open");
+        store
+            .create(&alice(), "Kettle", "descale with vinegar")
+            .expect("create");
+        assert_eq!(titles(&store, "descale"), ["Kettle"]);
+    }
+    // A new database file in the old one's place, with the old index beside it: the same
+    // change numbers, other notes.
+    for file in ["notes.db", "notes.db-wal", "notes.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let store = NotesStore::open(&db).expect("open the new file");
+    store
+        .create(&alice(), "Garden", "water the tomatoes")
+        .expect("create");
+    assert!(
+        titles(&store, "descale").is_empty(),
+        "the old file's note is gone"
+    );
+    assert_eq!(titles(&store, "tomatoes"), ["Garden"]);
+}
+
+#[test]
+fn a_damaged_index_is_rebuilt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("notes.db");
+    {
+        let store = NotesStore::open(&db).expect("open");
+        store
+            .create(&alice(), "Kettle", "descale with vinegar")
+            .expect("create");
+        assert_eq!(titles(&store, "descale"), ["Kettle"]);
+    }
+    std::fs::write(index_dir(&db).join("meta.json"), b"{ not json").expect("damage");
+    let store = NotesStore::open(&db).expect("reopen");
+    assert_eq!(titles(&store, "descale"), ["Kettle"]);
+}
+
+#[test]
+fn the_change_log_is_pruned_and_search_stays_right() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("notes.db");
+    let store = NotesStore::open(&db).expect("open");
+    let mut last = None;
+    for i in 0..1_500 {
+        let note = store
+            .create(&alice(), &format!("Note {i}"), &format!("entry number{i}"))
+            .expect("create");
+        if i % 100 == 0 {
+            // Each search commits the index up to here, which lets the next write prune.
+            assert_eq!(titles(&store, &format!("number{i}")), [format!("Note {i}")]);
+        }
+        last = Some(note);
+    }
+    let conn = rusqlite::Connection::open(&db).expect("open directly");
+    let logged: i64 = conn
+        .query_row("SELECT count(*) FROM note_changes", [], |row| row.get(0))
+        .expect("count");
+    assert!(logged < 1_500, "the log was pruned: {logged} entries left");
+    store
+        .delete(&alice(), &last.expect("written").id)
+        .expect("delete");
+    assert!(titles(&store, "number1499").is_empty());
+    assert_eq!(titles(&store, "number1498"), ["Note 1498"]);
+    assert_eq!(store.count(&alice()).expect("count"), 1_499);
+}
