@@ -2,7 +2,7 @@
 //! data that follows the database whoever writes it, and is rebuilt when it cannot be
 //! trusted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use breakwater::notes::NotesStore;
 use breakwater::user::UserId;
@@ -18,21 +18,34 @@ fn titles(store: &NotesStore, query: &str) -> Vec<String> {
     titles
 }
 
-fn index_dir(db: &Path) -> std::path::PathBuf {
+fn index_dir(db: &Path) -> PathBuf {
     db.with_file_name("notes.db-index")
+}
+
+/// A fresh folder, and the path of a database file in it.
+fn fresh() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("notes.db");
+    (dir, db)
+}
+
+/// A store on `db` holding one note of Alice's, found: the index is committed.
+fn with_kettle(db: &Path) -> NotesStore {
+    let store = NotesStore::open(db).expect("open");
+    store
+        .create(&alice(), "Kettle", "descale with vinegar")
+        .expect("create");
+    assert_eq!(titles(&store, "descale"), ["Kettle"]);
+    store
 }
 
 #[test]
 fn writes_by_another_process_are_found_at_the_next_search() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("notes.db");
+    let (_dir, db) = fresh();
     // The server keeps the index; a second store on the same file (as `breakwater ingest`
     // next to a running server) cannot take the index's writer lock, so it only writes the
     // database, and the keeper catches up from the change log.
-    let server = NotesStore::open(&db).expect("open");
-    server
-        .create(&alice(), "Kettle", "descale with vinegar")
-        .expect("create");
+    let server = with_kettle(&db);
     let other = NotesStore::open(&db).expect("open a second time");
     let added = other
         .create(&alice(), "Boiler", "descale the boiler yearly")
@@ -50,13 +63,9 @@ fn writes_by_another_process_are_found_at_the_next_search() {
 
 #[test]
 fn a_lost_index_is_rebuilt_from_the_notes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("notes.db");
+    let (_dir, db) = fresh();
     {
-        let store = NotesStore::open(&db).expect("open");
-        store
-            .create(&alice(), "Kettle", "descale with vinegar")
-            .expect("create");
+        let store = with_kettle(&db);
         store
             .create(&alice(), "Bread", "feed the starter")
             .expect("create");
@@ -69,15 +78,8 @@ fn a_lost_index_is_rebuilt_from_the_notes() {
 
 #[test]
 fn an_index_left_beside_another_database_is_not_trusted() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("notes.db");
-    {
-        let store = NotesStore::open(&db).expect("open");
-        store
-            .create(&alice(), "Kettle", "descale with vinegar")
-            .expect("create");
-        assert_eq!(titles(&store, "descale"), ["Kettle"]);
-    }
+    let (dir, db) = fresh();
+    drop(with_kettle(&db));
     // A new database file in the old one's place, with the old index beside it: the same
     // change numbers, other notes.
     for file in ["notes.db", "notes.db-wal", "notes.db-shm"] {
@@ -96,15 +98,8 @@ fn an_index_left_beside_another_database_is_not_trusted() {
 
 #[test]
 fn a_damaged_index_is_rebuilt() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("notes.db");
-    {
-        let store = NotesStore::open(&db).expect("open");
-        store
-            .create(&alice(), "Kettle", "descale with vinegar")
-            .expect("create");
-        assert_eq!(titles(&store, "descale"), ["Kettle"]);
-    }
+    let (_dir, db) = fresh();
+    drop(with_kettle(&db));
     std::fs::write(index_dir(&db).join("meta.json"), b"{ not json").expect("damage");
     let store = NotesStore::open(&db).expect("reopen");
     assert_eq!(titles(&store, "descale"), ["Kettle"]);
@@ -112,8 +107,7 @@ fn a_damaged_index_is_rebuilt() {
 
 #[test]
 fn the_change_log_is_pruned_and_search_stays_right() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("notes.db");
+    let (_dir, db) = fresh();
     let store = NotesStore::open(&db).expect("open");
     let mut last = None;
     for i in 0..1_500 {

@@ -12,7 +12,7 @@
 //!
 //! Ranking is this user's alone. Every indexed word is prefixed with its owner, so a term's
 //! postings, and the document frequency bm25 takes from them, hold only that user's notes;
-//! the note count and average lengths come from the user's own notes too
+//! the note count and average length come from the user's own notes too
 //! ([`UserScope`]). Another user's writes change neither the candidates nor the scores, and
 //! the final scores are recomputed exactly, in a fixed order, so they do not even move in the
 //! last bit when the segments are merged.
@@ -55,7 +55,6 @@ const WRITER_THREADS: usize = 2;
 const MAX_WORD_BYTES: usize = 256;
 /// Separates the owner from the word in an indexed term; in neither a user id nor a word.
 const OWNER_SEPARATOR: char = '\u{1f}';
-const OWNER_SEPARATOR_STR: &str = "\u{1f}";
 /// The log is pruned once the index holds this many more changes.
 const PRUNE_EVERY: i64 = 1024;
 /// Per-user statistics kept for this many users before the table is cleared.
@@ -143,12 +142,15 @@ pub(crate) struct SearchIndex {
     /// `None` while another process holds the index (a server, next to which `breakwater
     /// ingest` writes only the database): that process catches the index up.
     writer: Mutex<Option<Keeper>>,
+    /// Whether this process keeps the index (`writer` is `Some`; that never changes).
+    keeps: bool,
     reader: IndexReader,
     current: RwLock<Snapshot>,
     /// The database this index was built from (`store_meta.id`): an index left beside a
     /// different file is rebuilt, not trusted.
     db_id: String,
-    totals: Mutex<HashMap<String, (u64, i64, UserTotals)>>,
+    /// Each user's totals, under the notes generation they were counted at.
+    totals: Mutex<HashMap<String, (u64, UserTotals)>>,
     /// The log is pruned up to here.
     pruned: AtomicI64,
 }
@@ -230,6 +232,7 @@ impl SearchIndex {
                 seq,
             }),
             fields,
+            keeps: writer.is_some(),
             writer: Mutex::new(writer),
             reader,
             db_id,
@@ -251,7 +254,7 @@ impl SearchIndex {
                 return Ok((current.searcher.clone(), current.seq == latest));
             }
         }
-        match self.catch_up(conn, true)? {
+        match self.catch_up_to(conn, latest, true)? {
             Some(searcher) => Ok(searcher),
             // Another process keeps the index and will catch it up; its commits reach this
             // reader by the reload policy.
@@ -270,7 +273,16 @@ impl SearchIndex {
         conn: &Connection,
         commit: bool,
     ) -> Result<Option<(Searcher, bool)>, NotesError> {
-        let latest = latest_seq(conn)?;
+        self.catch_up_to(conn, latest_seq(conn)?, commit)
+    }
+
+    /// [`Self::catch_up`] to `latest`, the last change `conn` sees.
+    fn catch_up_to(
+        &self,
+        conn: &Connection,
+        latest: i64,
+        commit: bool,
+    ) -> Result<Option<(Searcher, bool)>, NotesError> {
         let mut keeper = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(keeper) = keeper.as_mut() else {
             return Ok(None);
@@ -381,13 +393,16 @@ impl SearchIndex {
         // note, so a note holding every word of a question outranks one that has a single
         // word in its short title (measured: a title field of its own, weighted double, put
         // the target note in the top five for no question of the quality bench at 100,000
-        // notes; the title written twice into this field cost recall@5 0.975 → 0.95). An
-        // ingested file's heading is in its body too, so its title counts double anyway. The owner leads the text
-        // for the tokenizer (`OwnedWords`), which prefixes every word with it.
+        // notes; the title written twice into this field cost recall@5 0.975 → 0.95; both
+        // with the `retrieval_curve` example on a variant of this function). An ingested
+        // file's heading is in its body too, so its title counts double anyway. The owner
+        // leads the text for the tokenizer (`OwnedWords`), which prefixes every word with it.
         let mut text = String::with_capacity(user.len() + title.len() + body.len() + 2);
-        for part in [user, OWNER_SEPARATOR_STR, title, "\n", body] {
-            text.push_str(part);
-        }
+        text.push_str(user);
+        text.push(OWNER_SEPARATOR);
+        text.push_str(title);
+        text.push('\n');
+        text.push_str(body);
         doc.add_text(self.fields.text, text);
         doc
     }
@@ -449,7 +464,7 @@ impl SearchIndex {
             .unwrap_or_else(PoisonError::into_inner)
             .seq;
         let pruned = self.pruned.load(Ordering::Relaxed);
-        if indexed - pruned < PRUNE_EVERY || self.writer.try_lock().is_ok_and(|w| w.is_none()) {
+        if !self.keeps || indexed - pruned < PRUNE_EVERY {
             return Ok(());
         }
         conn.prepare_cached("DELETE FROM note_changes WHERE seq <= ?1")?
@@ -458,27 +473,22 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// The number of `user`'s notes and their words per field, counted over live documents
-    /// only (tantivy's own counts include deleted ones until a merge, and merges happen
-    /// when *other* users write).
+    /// The number of `user`'s notes and of their words, counted over live documents only
+    /// (tantivy's own counts include deleted ones until a merge, and merges happen when
+    /// *other* users write). Only the user's own writes change them, and each moves the
+    /// generation: so they are counted once per generation.
     fn totals(
         &self,
         searcher: &Searcher,
         user: &UserId,
         generation: u64,
     ) -> Result<UserTotals, NotesError> {
-        let seq = self
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .seq;
-        if let Some(&(cached_gen, cached_seq, totals)) = self
+        if let Some(&(cached, totals)) = self
             .totals
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(user.as_str())
-            && cached_gen == generation
-            && cached_seq <= seq
+            && cached == generation
         {
             return Ok(totals);
         }
@@ -510,7 +520,7 @@ impl SearchIndex {
         if cache.len() >= STATS_CACHE_USERS {
             cache.clear();
         }
-        cache.insert(user.as_str().to_owned(), (generation, seq, totals));
+        cache.insert(user.as_str().to_owned(), (generation, totals));
         Ok(totals)
     }
 }

@@ -5,6 +5,8 @@
 //! syntax error. Instead the question is cut into alphanumeric words, and each word is one
 //! term of a disjunction, so bm25 ranks notes by how many and how rare the matched words are.
 
+use tantivy::tokenizer::TextAnalyzer;
+
 /// At most this many distinct words are searched for; the rest of a long question is ignored.
 pub(crate) const MAX_QUERY_TOKENS: usize = 32;
 
@@ -22,11 +24,10 @@ const STOPWORDS: &[&str] = &[
 
 /// The analysed words of `query` for the search index (stemmed, accents folded), in the
 /// question's order, each once; empty when it holds no searchable word.
-pub(crate) fn index_words(query: &str) -> Vec<String> {
-    let mut analyzer = super::index::analyzer();
+pub(crate) fn index_words(analyzer: &mut TextAnalyzer, query: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for word in search_words(query) {
-        for token in super::index::analyse(&mut analyzer, &word) {
+        for token in super::index::analyse(analyzer, &word) {
             if !words.contains(&token.text) {
                 words.push(token.text);
             }
@@ -58,6 +59,10 @@ pub(crate) fn search_words(query: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn index_words(query: &str) -> Vec<String> {
+        super::index_words(&mut crate::notes::index::analyzer(), query)
+    }
 
     #[test]
     fn words_are_lowered_stemmed_and_stopwords_dropped() {

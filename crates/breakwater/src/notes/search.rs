@@ -59,6 +59,16 @@ pub struct Excerpt {
     pub score: f64,
 }
 
+impl SearchResult {
+    fn empty(generation: u64) -> SearchResult {
+        SearchResult {
+            generation,
+            excerpts: Vec::new(),
+            versions: Vec::new(),
+        }
+    }
+}
+
 impl NotesStore {
     /// The top `k` excerpts of `user`'s notes for `query`, ranked by bm25 over this user's
     /// notes alone.
@@ -74,7 +84,11 @@ impl NotesStore {
     /// never because of what `query` contains.
     pub fn search(&self, user: &UserId, query: &str, k: usize) -> Result<SearchResult, NotesError> {
         let k = k.clamp(1, MAX_SEARCH_RESULTS);
-        let words = index_words(query);
+        let mut analyzer = analyzer();
+        let words = index_words(&mut analyzer, query);
+        if words.is_empty() {
+            return Ok(SearchResult::empty(self.generation(user)?));
+        }
         let mut conn = self.conns().reader();
         let index = self.index();
         // The index must describe the very snapshot the generation and the excerpts are read
@@ -86,36 +100,24 @@ impl NotesStore {
             // A deferred transaction pins one WAL snapshot from its first read to its end.
             let tx = conn.transaction()?;
             let generation = read_generation(&tx, user)?;
-            if words.is_empty() {
-                return Ok(SearchResult {
-                    generation,
-                    excerpts: Vec::new(),
-                    versions: Vec::new(),
-                });
-            }
             let (searcher, exact) = index.searcher(&tx)?;
             if exact || attempts == SNAPSHOT_ATTEMPTS {
                 break (tx, generation, searcher);
             }
         };
-        let mut result = SearchResult {
-            generation,
-            excerpts: Vec::new(),
-            versions: Vec::new(),
-        };
+        let mut result = SearchResult::empty(generation);
         let ranked = index.search(&searcher, user, generation, &words, k)?;
         {
             let mut stmt = tx.prepare_cached(
                 "SELECT id, title, body, content_hash FROM notes WHERE rowid = ?1 AND user_id = ?2",
             )?;
-            let mut analyzer = analyzer();
             for hit in ranked {
                 // The index may be newer than this snapshot: a note it holds that the
                 // snapshot does not is left out. The user check is the isolation's own.
                 let Some((id, title, body, hash)) = stmt
                     .query_row(params![hit.rowid, user.as_str()], |row| {
                         Ok((
-                            row.get(0)?,
+                            row.get::<_, String>(0)?,
                             row.get(1)?,
                             row.get::<_, String>(2)?,
                             row.get(3)?,
@@ -126,7 +128,7 @@ impl NotesStore {
                     continue;
                 };
                 result.versions.push(NoteVersion {
-                    note_id: String::clone(&id),
+                    note_id: id.clone(),
                     content_hash: hash,
                 });
                 result.excerpts.push(Excerpt {
