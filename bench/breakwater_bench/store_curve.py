@@ -3,13 +3,18 @@ of each notes store against the number of a user's notes — speed, size and qua
 
 For each size: the seeded corpus of `crates/breakwater/benches/corpus` (written by the
 `retrieval_curve` example: a 20,000-word Zipf vocabulary, notes of 40–120 words, one user),
-ingested by `breakwater ingest` (timed: until the notes are searchable) into a fresh SQLite
+ingested by `breakwater ingest` (timed until it exits: searchable, merges done) into a fresh SQLite
 file and a fresh PostgreSQL database (postgres://postgres@127.0.0.1:5432). Then:
 - `breakwater serve` in excerpts-only mode (no LLM token, so every answer is the search),
   400 distinct 2–4-word questions from one client in sequence, and again paced at 100 req/s
-  (open loop, 8 s): answer p50/p99 over HTTP;
+  (open loop, 8 s, over reused HTTP/1.1 connections, beside `/healthz` the same way: the
+  floor): answer p50/p99 over HTTP;
 - the example's `measure`: the search alone, in process (p50/p99), and its quality on 200
   questions of 3 mid-frequency words of a target note (recall@5, MRR).
+With `--users N` the store also holds N-1 other users with as many notes each (same
+vocabulary, other seeds), ingested first: the measured user's figures in a crowd (the issue's
+"1M notes across 100 users" is `--sizes 10000 --users 100`); their ingest is timed with the
+measured user's, over all notes.
 Prints a Markdown table; every process and database it makes is removed.
 """
 
@@ -26,7 +31,7 @@ from pathlib import Path
 
 from .analyze import percentile
 from .procs import HOST, clean_env, free_port, request, start
-from .rawhttp import paced, posted
+from .rawhttp import KeepAlive, paced
 
 PG = "postgres://postgres@127.0.0.1:5432"
 PACED_RATE = 100
@@ -51,20 +56,25 @@ def pg_size(db_name: str) -> int:
 
 
 async def paced_run(port: int, questions: list[str] | None) -> list[float]:
-    """Latencies at PACED_RATE: of distinct questions, or of `/healthz` (`questions` None:
-    the floor of this client and the HTTP stack, measured in the same run)."""
+    """Latencies at PACED_RATE over reused connections: of distinct questions, or of
+    `/healthz` (`questions` None: the floor of this client and the HTTP stack, measured in
+    the same run)."""
+    pool = KeepAlive(port)
+
     async def one(i: int) -> float:
         # A distinct query each time, so the answer cache never answers.
         body = {"query": f"{questions[i % len(questions)]} p{i}", "user_id": "solo"} \
             if questions else None
         path = "/api/assistant/query" if questions else "/healthz"
         started = time.perf_counter()
-        async with posted(port, path, body) as (status, reader):
-            await reader.read()
+        status = await pool.request(path, body)
         if status not in (200, 503):
             raise RuntimeError(f"status {status}")
         return (time.perf_counter() - started) * 1000
-    return await paced(PACED_RATE, PACED_SECONDS, one)
+    try:
+        return await paced(PACED_RATE, PACED_SECONDS, one)
+    finally:
+        pool.close()
 
 
 def serve(bins: Path, work: Path, env: dict, questions: list[str]) -> dict:
@@ -98,6 +108,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--bin-dir", default="target/release")
     ap.add_argument("--stores", default="sqlite,postgres")
+    ap.add_argument("--users", type=int, default=1,
+                    help="users in the store, each with SIZE notes; the first is measured")
     args = ap.parse_args()
     bins = Path(args.bin_dir).resolve()
     example = bins / "examples" / "retrieval_curve"
@@ -105,7 +117,8 @@ def main() -> int:
     for size in [int(s) for s in args.sizes.split(",")]:
         with tempfile.TemporaryDirectory(prefix="store-curve-") as tmp:
             work = Path(tmp)
-            subprocess.run([str(example), "write", str(work), str(size)], check=True, timeout=600)
+            subprocess.run([str(example), "write", str(work), str(size), str(args.users)],
+                           check=True, timeout=1800)
             questions = (work / "questions.txt").read_text().split("\n")[:-1]
             text_bytes = size_of(work / "notes")
             db_name = f"bw_curve_{size}_{int(time.time())}"
@@ -117,13 +130,18 @@ def main() -> int:
                 for name in args.stores.split(","):
                     env = stores[name]
                     t = time.perf_counter()
-                    subprocess.run([str(bins / "breakwater"), "--env-dir", str(work), "ingest",
-                                    str(work / "notes" / "solo"), "--user", "solo",
-                                    "--no-progress"], env=clean_env(env), check=True,
-                                   stdout=subprocess.DEVNULL, timeout=1200)
+                    # The crowd first, the measured user last (`solo`).
+                    for user in [f"u{u:03}" for u in range(1, args.users)] + ["solo"]:
+                        subprocess.run([str(bins / "breakwater"), "--env-dir", str(work),
+                                        "ingest", str(work / "notes" / user), "--user", user,
+                                        "--no-progress"], env=clean_env(env), check=True,
+                                       stdout=subprocess.DEVNULL, timeout=1200)
                     ingest_s = time.perf_counter() - t
                     if name == "sqlite":
                         index_bytes = size_of(work / "notes.db-index")
+                        meta = json.loads((work / "notes.db-index" / "meta.json").read_text())
+                        print(f"index segments after ingest: {len(meta['segments'])}",
+                              file=sys.stderr, flush=True)
                         store_bytes = size_of(work / "notes.db") + index_bytes
                     else:
                         index_bytes = None
@@ -134,8 +152,9 @@ def main() -> int:
                                               check=True, capture_output=True, text=True,
                                               timeout=1200)
                     alone = json.loads(measured.stdout.strip().splitlines()[-1])
-                    rows.append({"notes": size, "store": name, "ingest_s": ingest_s,
-                                 "notes_per_s": size / ingest_s, "text_bytes": text_bytes,
+                    rows.append({"notes": size, "users": args.users, "store": name,
+                                 "ingest_s": ingest_s,
+                                 "notes_per_s": size * args.users / ingest_s, "text_bytes": text_bytes,
                                  "index_bytes": index_bytes, "store_bytes": store_bytes,
                                  **result, **{k: alone[k] for k in (
                                      "search_p50_ms", "search_p99_ms", "recall_at_5", "mrr")}})
@@ -149,7 +168,8 @@ def main() -> int:
     for r in rows:
         index = (f"{r['index_bytes'] / r['text_bytes']:.2f}×" if r["index_bytes"] is not None
                  else f"(table + indexes {r['store_bytes'] / r['text_bytes']:.2f}×)")
-        print(f"| {r['notes']:,} | {r['store']} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms "
+        crowd = f" × {r['users']} users" if r["users"] > 1 else ""
+        print(f"| {r['notes']:,}{crowd} | {r['store']} | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms "
               f"| {r['paced_p50_ms']:.2f} / {r['paced_p99_ms']:.2f} ms "
               f"({r['healthz_p99_ms']:.2f} ms) "
               f"| {r['search_p50_ms']:.2f} / {r['search_p99_ms']:.2f} ms "

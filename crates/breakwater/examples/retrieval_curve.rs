@@ -1,7 +1,8 @@
 //! The retrieval curve's in-process half, driven by `bench/breakwater_bench/store_curve.py`.
 //!
 //! ```text
-//! retrieval_curve write DIR NOTES          # the seeded corpus as files: DIR/notes/solo/*.md
+//! retrieval_curve write DIR NOTES [USERS]  # the seeded corpus as files: DIR/notes/solo/*.md,
+//!                                          # and USERS-1 others of NOTES each: DIR/notes/u*/
 //! retrieval_curve measure NOTES STORE      # STORE: a SQLite file, or postgres://…
 //! ```
 //!
@@ -32,28 +33,39 @@ fn corpus(notes: usize) -> Corpus {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: retrieval_curve write DIR NOTES | measure NOTES STORE";
+    let usage = "usage: retrieval_curve write DIR NOTES [USERS] | measure NOTES STORE";
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["write", dir, notes] => write(PathBuf::from(dir), notes.parse()?),
+        ["write", dir, notes] => write(PathBuf::from(dir), notes.parse()?, 1),
+        ["write", dir, notes, users] => write(PathBuf::from(dir), notes.parse()?, users.parse()?),
         ["measure", notes, store] => measure(notes.parse()?, store).await,
         _ => Err(usage.into()),
     }
 }
 
-fn write(dir: PathBuf, notes: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn write(dir: PathBuf, notes: usize, users: usize) -> Result<(), Box<dyn std::error::Error>> {
     let corpus = corpus(notes);
-    let notes_dir = dir.join("notes").join("solo");
-    std::fs::create_dir_all(&notes_dir)?;
-    for (i, note) in corpus.notes.iter().enumerate() {
-        std::fs::write(
-            notes_dir.join(format!("note-{i:06}.md")),
-            format!("# {}\n\n{}\n", note.title, note.body),
-        )?;
+    write_notes(&dir.join("notes").join("solo"), &corpus)?;
+    // The crowd: same vocabulary, other seeds, so every word of the measured user's
+    // questions is in other users' notes too.
+    for user in 1..users {
+        let crowd = Corpus::generate(SEED + user as u64, notes, 0, 0);
+        write_notes(&dir.join("notes").join(format!("u{user:03}")), &crowd)?;
     }
     std::fs::write(
         dir.join("questions.txt"),
         corpus.questions.join("\n") + "\n",
     )?;
+    Ok(())
+}
+
+fn write_notes(dir: &std::path::Path, corpus: &Corpus) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (i, note) in corpus.notes.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("note-{i:06}.md")),
+            format!("# {}\n\n{}\n", note.title, note.body),
+        )?;
+    }
     Ok(())
 }
 

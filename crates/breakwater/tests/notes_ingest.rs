@@ -279,6 +279,38 @@ fn symlinked_folders_are_not_followed_so_a_cycle_terminates() {
 
 #[cfg(unix)]
 #[test]
+fn a_folder_of_many_batches_is_written_and_indexed_whole() {
+    // Ingest writes in batches of 512 while it reads the next and indexes the last; the
+    // second batch here is all empty files, so it writes nothing.
+    let fx = Fixture::new();
+    for i in 0..1300 {
+        let body = if (512..1024).contains(&i) {
+            String::new()
+        } else {
+            format!("# Note {i}\nword{i} shared")
+        };
+        fx.write(&format!("n{i:04}.md"), body);
+    }
+
+    let report = fx.ingest_all();
+
+    assert_eq!((report.added, report.skipped.len()), (788, 512));
+    assert_eq!(fx.store.count(&fx.user).expect("count"), 788);
+    for word in ["word0", "word511", "word1024", "word1299"] {
+        let found = fx.store.search(&fx.user, word, 5).expect("search");
+        assert_eq!(found.excerpts.len(), 1, "{word}");
+    }
+    assert!(
+        fx.store
+            .search(&fx.user, "word600", 5)
+            .expect("search")
+            .excerpts
+            .is_empty()
+    );
+    assert_eq!(fx.ingest_all().unchanged, 788);
+}
+
+#[test]
 fn an_unreadable_file_is_skipped_not_fatal() {
     use std::os::unix::fs::PermissionsExt;
 

@@ -132,3 +132,39 @@ fn concurrent_searches_work_while_a_writer_writes() {
     }
     assert_eq!(store.count(&alice).expect("count"), 203);
 }
+
+/// Milliseconds since the Unix epoch of a `created_at` (`YYYY-MM-DDTHH:MM:SS.fffZ`).
+fn epoch_ms(stamp: &str) -> i64 {
+    let field = |range: std::ops::Range<usize>| stamp[range].parse::<i64>().expect("a number");
+    let (y, m, d) = (field(0..4), field(5..7), field(8..10));
+    // Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (March-based years).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = field(11..13) * 3600 + field(14..16) * 60 + field(17..19);
+    (days * 86_400 + seconds) * 1000 + field(20..23)
+}
+
+#[test]
+fn a_note_id_starts_with_its_creation_time_so_new_ids_sort_last() {
+    let (_dir, store) = open_store();
+    let alice = user("alice");
+    for title in ["first", "second", "third"] {
+        let note = store.create(&alice, title, "body").expect("create");
+        assert_eq!(note.id.len(), 32, "{}", note.id);
+        assert!(
+            note.id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{}",
+            note.id
+        );
+        let ms = i64::from_str_radix(&note.id[..12], 16).expect("hex");
+        assert_eq!(ms, epoch_ms(&note.created_at), "{note:?}");
+    }
+    assert_eq!(epoch_ms("1970-01-01T00:00:00.001Z"), 1);
+    assert_eq!(epoch_ms("2026-12-02T15:10:25.897Z"), 1_796_224_225_897);
+}

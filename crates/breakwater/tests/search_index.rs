@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use breakwater::notes::NotesStore;
+use breakwater::notes::{Notes, NotesStore, ingest};
 use breakwater::user::UserId;
 
 fn alice() -> UserId {
@@ -59,6 +59,72 @@ fn writes_by_another_process_are_found_at_the_next_search() {
     assert_eq!(titles(&server, "radiators"), ["Boiler"]);
     other.delete(&alice(), &added.id).expect("delete");
     assert!(titles(&server, "radiators").is_empty());
+}
+
+#[test]
+fn a_reused_rowid_never_brings_back_the_deleted_note() {
+    // SQLite gives a new note the rowid of a deleted last one; the index must drop the old
+    // document (indexing skips the delete only for rowids it never had).
+    for search_between in [true, false] {
+        let (_dir, db) = fresh();
+        let store = NotesStore::open(&db).expect("open");
+        let gone = store.create(&alice(), "Gone", "descale").expect("create");
+        if search_between {
+            assert_eq!(titles(&store, "descale"), ["Gone"]);
+        }
+        store.delete(&alice(), &gone.id).expect("delete");
+        store.create(&alice(), "Kept", "radiators").expect("create");
+        assert!(titles(&store, "descale").is_empty(), "{search_between}");
+        assert_eq!(titles(&store, "radiators"), ["Kept"]);
+    }
+}
+
+#[test]
+fn an_edit_after_reopening_replaces_the_indexed_text() {
+    let (_dir, db) = fresh();
+    let kettle = with_kettle(&db)
+        .list(&alice(), 1, 0)
+        .expect("list")
+        .remove(0);
+    // A new process: what it knows of the index comes from the committed segments.
+    let store = NotesStore::open(&db).expect("reopen");
+    store
+        .update(&alice(), &kettle.id, None, Some("fill with water"))
+        .expect("update");
+    assert!(titles(&store, "descale").is_empty());
+    assert_eq!(titles(&store, "water"), ["Kettle"]);
+}
+
+#[test]
+fn ingests_run_one_after_another_leave_the_index_merged() {
+    // As `breakwater ingest` does it: each run a process of its own, which finishes the
+    // store before it exits. Without that, tantivy drops the merges each commit starts and
+    // every run adds a segment for every later search to visit.
+    let (dir, db) = fresh();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for run in 0..12 {
+        let folder = dir.path().join(format!("run{run}"));
+        std::fs::create_dir(&folder).expect("mkdir");
+        std::fs::write(folder.join("n.md"), format!("# Run {run}\nkettle {run}")).expect("write");
+        let store = NotesStore::open(&db).expect("open");
+        runtime.block_on(async {
+            ingest(&store, &alice(), &[folder], false)
+                .await
+                .expect("ingest");
+            store.finish().await.expect("finish");
+        });
+    }
+    let meta = std::fs::read_to_string(index_dir(&db).join("meta.json")).expect("meta.json");
+    let meta: serde_json::Value = serde_json::from_str(&meta).expect("json");
+    let segments = meta["segments"].as_array().expect("segments").len();
+    assert!(segments < 8, "{segments} segments after 12 runs");
+    assert_eq!(
+        titles(&NotesStore::open(&db).expect("open"), "kettle").len(),
+        12
+    );
 }
 
 #[test]

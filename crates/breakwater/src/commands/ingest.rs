@@ -17,6 +17,7 @@ pub(super) async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<Ex
     let report = ingest(&*store, &args.user, &args.paths, !args.no_progress)
         .await
         .context("ingest stopped")?;
+    store.finish().await.context("finishing the index")?;
     print!("{}", render(&report, &args.user, &config.notes_location()));
     Ok(ExitCode::SUCCESS)
 }

@@ -96,6 +96,14 @@ pub trait Notes: Send + Sync + fmt::Debug + 'static {
         let _ = commit;
         Ok(())
     }
+
+    /// For a process about to exit after writing (`breakwater ingest`): lets the work its
+    /// writes started in the background finish (SQLite: the index's segment merges, which
+    /// would otherwise be abandoned, so that run after run left ever more segments to
+    /// search). The store still reads afterwards, but no longer keeps its index.
+    async fn finish(&self) -> Result<(), NotesError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -191,5 +199,9 @@ impl Notes for NotesStore {
 
     async fn index_written(&self, commit: bool) -> Result<(), NotesError> {
         self.blocking(move |s| s.index_written(commit)).await
+    }
+
+    async fn finish(&self) -> Result<(), NotesError> {
+        self.blocking(|s| s.index().finish_merges()).await
     }
 }

@@ -31,8 +31,8 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer, Token, TokenStream, Tokenizer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenStream, SimpleTokenizer,
+    Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
 };
 use tantivy::{
     DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED,
@@ -133,6 +133,9 @@ pub(crate) struct Ranked {
 struct Keeper {
     writer: IndexWriter,
     staged: i64,
+    /// No note with a higher rowid was ever given to the writer, so adding one needs no
+    /// delete first (a bulk ingest then queues no delete per note).
+    max_rowid: i64,
 }
 
 /// The search index of one notes database.
@@ -142,7 +145,7 @@ pub(crate) struct SearchIndex {
     /// `None` while another process holds the index (a server, next to which `breakwater
     /// ingest` writes only the database): that process catches the index up.
     writer: Mutex<Option<Keeper>>,
-    /// Whether this process keeps the index (`writer` is `Some`; that never changes).
+    /// Whether this process keeps the index (`writer` is `Some` until `finish_merges`).
     keeps: bool,
     reader: IndexReader,
     current: RwLock<Snapshot>,
@@ -221,10 +224,14 @@ impl SearchIndex {
                 row.get(0)
             })?;
         let seq = committed_seq(&index, &db_id).unwrap_or(-1);
-        let writer = writer.map(|writer| Keeper {
-            writer,
-            staged: seq,
-        });
+        let writer = match writer {
+            Some(writer) => Some(Keeper {
+                writer,
+                staged: seq,
+                max_rowid: max_rowid(&reader.searcher())?,
+            }),
+            None => None,
+        };
         let this = SearchIndex {
             dir,
             current: RwLock::new(Snapshot {
@@ -304,9 +311,9 @@ impl SearchIndex {
             let started = std::time::Instant::now();
             // From scratch when the index is new, foreign, or older than the log reaches.
             let applied = if from < 0 || logged != latest - from {
-                self.rebuild(&mut keeper.writer, conn)?
+                self.rebuild(keeper, conn)?
             } else {
-                self.apply(&mut keeper.writer, conn, from, latest)?
+                self.apply(keeper, conn, from, latest)?
             };
             keeper.staged = latest;
             tracing::debug!(
@@ -331,11 +338,25 @@ impl SearchIndex {
         Ok(Some((searcher, keeper.staged == latest)))
     }
 
+    /// Waits for the segment merges under way and gives up the writer (tantivy abandons
+    /// merges when its writer is dropped): see [`Notes::finish`](super::Notes::finish).
+    pub(crate) fn finish_merges(&self) -> Result<(), NotesError> {
+        let keeper = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(keeper) = keeper {
+            keeper.writer.wait_merging_threads().map_err(index_err)?;
+        }
+        Ok(())
+    }
+
     /// Replays the changes `from < seq <= to`: each changed note is removed and, if it
     /// still exists, indexed as it is now.
     fn apply(
         &self,
-        writer: &mut IndexWriter,
+        keeper: &mut Keeper,
         conn: &Connection,
         from: i64,
         to: i64,
@@ -349,7 +370,10 @@ impl SearchIndex {
         let mut applied = 0;
         while let Some(row) = rows.next()? {
             let rowid: i64 = row.get(0)?;
-            writer.delete_term(Term::from_field_u64(self.fields.rowid, rowid as u64));
+            if rowid <= keeper.max_rowid {
+                let term = Term::from_field_u64(self.fields.rowid, rowid as u64);
+                keeper.writer.delete_term(term);
+            }
             let user: Option<String> = row.get(1)?;
             if let Some(user) = user {
                 let doc = self.document(
@@ -358,7 +382,8 @@ impl SearchIndex {
                     &row.get::<_, String>(2)?,
                     &row.get::<_, String>(3)?,
                 );
-                writer.add_document(doc).map_err(index_err)?;
+                keeper.writer.add_document(doc).map_err(index_err)?;
+                keeper.max_rowid = keeper.max_rowid.max(rowid);
             }
             applied += 1;
         }
@@ -366,19 +391,23 @@ impl SearchIndex {
     }
 
     /// Indexes every note afresh.
-    fn rebuild(&self, writer: &mut IndexWriter, conn: &Connection) -> Result<usize, NotesError> {
-        writer.delete_all_documents().map_err(index_err)?;
+    fn rebuild(&self, keeper: &mut Keeper, conn: &Connection) -> Result<usize, NotesError> {
+        // Every document goes, so only the rowids added below will be in the index.
+        keeper.writer.delete_all_documents().map_err(index_err)?;
+        keeper.max_rowid = 0;
         let mut stmt = conn.prepare("SELECT rowid, user_id, title, body FROM notes")?;
         let mut rows = stmt.query([])?;
         let mut applied = 0;
         while let Some(row) = rows.next()? {
+            let rowid: i64 = row.get(0)?;
             let doc = self.document(
-                row.get(0)?,
+                rowid,
                 &row.get::<_, String>(1)?,
                 &row.get::<_, String>(2)?,
                 &row.get::<_, String>(3)?,
             );
-            writer.add_document(doc).map_err(index_err)?;
+            keeper.writer.add_document(doc).map_err(index_err)?;
+            keeper.max_rowid = keeper.max_rowid.max(rowid);
             applied += 1;
         }
         tracing::info!(notes = applied, "built the search index");
@@ -530,6 +559,16 @@ fn open_index(dir: &Path, schema: &Schema) -> tantivy::Result<Index> {
     Ok(index)
 }
 
+/// The highest rowid of any document in `searcher`'s segments, deleted ones included.
+fn max_rowid(searcher: &Searcher) -> Result<i64, NotesError> {
+    let mut max = 0;
+    for segment in searcher.segment_readers() {
+        let rowids = segment.fast_fields().u64(ROWID).map_err(index_err)?;
+        max = max.max(i64::try_from(rowids.max_value()).unwrap_or(i64::MAX));
+    }
+    Ok(max)
+}
+
 /// The log position the index at `index` was committed at, if it was built from `db_id`.
 fn committed_seq(index: &Index, db_id: &str) -> Option<i64> {
     let payload = index.load_metas().ok()?.payload?;
@@ -550,11 +589,15 @@ fn latest_seq(conn: &Connection) -> rusqlite::Result<i64> {
 /// The tokenizer of the index's one text field: the text is `owner \x1f words`, and every
 /// word comes out analysed as [`analyzer`] does it and prefixed with the owner. Tantivy runs
 /// it on its indexing threads, so analysis is spread over them. A word's analysis is
-/// remembered: in notes, as in any text, most words are ones already seen.
+/// remembered: in notes, as in any text, most words are ones already seen. The stream writes
+/// each term into one reused token, so indexing a word allocates nothing.
 #[derive(Clone)]
 struct OwnedWords {
     analyzer: TextAnalyzer,
-    seen: HashMap<String, Option<String>>,
+    split: SimpleTokenizer,
+    // foldhash: several times faster than SipHash on short words, and still seeded per
+    // process, so crafted note text cannot make the table degrade.
+    seen: foldhash::HashMap<String, Option<Box<str>>>,
 }
 
 /// Words whose analysis an [`OwnedWords`] remembers before it starts afresh.
@@ -564,70 +607,80 @@ impl OwnedWords {
     fn new() -> OwnedWords {
         OwnedWords {
             analyzer: analyzer(),
-            seen: HashMap::new(),
+            split: SimpleTokenizer::default(),
+            seen: foldhash::HashMap::default(),
         }
     }
 }
 
 impl Tokenizer for OwnedWords {
-    type TokenStream<'a> = Tokens;
+    type TokenStream<'a> = OwnedTokens<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> Tokens {
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> OwnedTokens<'a> {
         let (owner, words) = text.split_once(OWNER_SEPARATOR).unwrap_or(("", text));
         if self.seen.len() > REMEMBERED_WORDS {
             self.seen.clear();
         }
-        let mut tokens = Vec::new();
-        let mut split = SimpleTokenizer::default();
-        let mut stream = split.token_stream(words);
-        while stream.advance() {
-            let word = &stream.token().text;
-            let analysed = match self.seen.get(word) {
-                Some(analysed) => analysed.clone(),
-                None => {
-                    let analysed = analyse(&mut self.analyzer, word).pop().map(|t| t.text);
-                    self.seen.insert(word.clone(), analysed.clone());
-                    analysed
-                }
-            };
-            if let Some(analysed) = analysed {
-                tokens.push(Token {
-                    position: tokens.len(),
-                    text: owned_term(owner, &analysed),
-                    ..Token::default()
-                });
-            }
+        OwnedTokens {
+            owner,
+            words: self.split.token_stream(words),
+            analyzer: &mut self.analyzer,
+            seen: &mut self.seen,
+            token: Token::default(),
+            position: 0,
         }
-        Tokens { tokens, next: 0 }
     }
 }
 
-/// The words of one text, as [`OwnedWords`] made them.
-struct Tokens {
-    tokens: Vec<Token>,
-    next: usize,
+/// The owned words of one text, one at a time.
+struct OwnedTokens<'a> {
+    owner: &'a str,
+    words: SimpleTokenStream<'a>,
+    analyzer: &'a mut TextAnalyzer,
+    seen: &'a mut foldhash::HashMap<String, Option<Box<str>>>,
+    token: Token,
+    position: usize,
 }
 
-impl TokenStream for Tokens {
+impl TokenStream for OwnedTokens<'_> {
     fn advance(&mut self) -> bool {
-        self.next += 1;
-        self.next <= self.tokens.len()
+        while self.words.advance() {
+            let word = &self.words.token().text;
+            if !self.seen.contains_key(word) {
+                let analysed = analyse(self.analyzer, word).pop().map(|t| t.text.into());
+                self.seen.insert(word.clone(), analysed);
+            }
+            // A word the analyser drops (too long) leaves no term.
+            let Some(Some(analysed)) = self.seen.get(word) else {
+                continue;
+            };
+            self.token.text.clear();
+            push_owned_term(&mut self.token.text, self.owner, analysed);
+            self.token.position = self.position;
+            self.position += 1;
+            return true;
+        }
+        false
     }
 
     fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
+        &mut self.token
     }
+}
+
+fn push_owned_term(term: &mut String, user: &str, word: &str) {
+    term.push_str(user);
+    term.push(OWNER_SEPARATOR);
+    term.push_str(word);
 }
 
 fn owned_term(user: &str, word: &str) -> String {
     let mut term = String::with_capacity(user.len() + 1 + word.len());
-    term.push_str(user);
-    term.push(OWNER_SEPARATOR);
-    term.push_str(word);
+    push_owned_term(&mut term, user, word);
     term
 }
 

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::backend::{BatchReport, Notes};
 use super::files::{self, NoteFile};
 use super::note::{content_hash, validate_body, validate_title};
+use super::schema::new_note_id;
 use super::{NotesError, NotesStore};
 use crate::user::UserId;
 
@@ -93,10 +94,28 @@ pub async fn ingest(
     };
     let progress = progress_bar(found.files.len(), show_progress);
 
+    // A pipeline of three stages: batch n+1 is read (here) while batch n is written and
+    // batch n-1 is indexed (both on the store's threads).
+    let mut batches = found.files.chunks(BATCH_FILES);
+    let mut read = |batch: &[PathBuf]| {
+        let mut notes = Vec::with_capacity(batch.len());
+        for path in batch {
+            progress.set_message(path.display().to_string());
+            match files::read_note_file(path).and_then(checked) {
+                Ok(note) => notes.push(note),
+                Err(reason) => {
+                    report.skipped.push((path.clone(), reason));
+                    progress.inc(1);
+                }
+            }
+        }
+        notes
+    };
+    let mut next = batches.next().map(&mut read);
+    let mut counts = BatchReport::default();
     let mut indexing = false;
-    for batch in found.files.chunks(BATCH_FILES) {
-        // The previous batch is indexed (on the store's threads) while this one is read
-        // and written.
+    while let Some(notes) = next {
+        let written = notes.len() as u64;
         let index = async {
             if indexing {
                 store.index_written(false).await
@@ -105,31 +124,24 @@ pub async fn ingest(
             }
         };
         let write = async {
-            // Files are read before the batch is written, so disk I/O never holds a write open.
-            let mut notes = Vec::with_capacity(batch.len());
-            for path in batch {
-                progress.set_message(path.display().to_string());
-                match files::read_note_file(path).and_then(checked) {
-                    Ok(note) => notes.push(note),
-                    Err(reason) => {
-                        report.skipped.push((path.clone(), reason));
-                        progress.inc(1);
-                    }
-                }
-            }
-            let written = notes.len() as u64;
-            let counts = store.upsert_files(user, notes).await?;
+            let batch = store.upsert_files(user, notes).await?;
             progress.inc(written);
-            Ok::<_, NotesError>(counts)
+            Ok::<_, NotesError>(batch)
         };
-        let (indexed, counts) = futures::join!(index, write);
+        // Files are read before their batch is written, so disk I/O never holds a write open.
+        let (indexed, written, read_next) =
+            futures::join!(index, write, async { batches.next().map(&mut read) });
         indexed?;
-        let counts = counts?;
-        report.added += counts.added;
-        report.updated += counts.updated;
-        report.unchanged += counts.unchanged;
+        let written = written?;
+        counts.added += written.added;
+        counts.updated += written.updated;
+        counts.unchanged += written.unchanged;
+        next = read_next;
         indexing = true;
     }
+    report.added = counts.added;
+    report.updated = counts.updated;
+    report.unchanged = counts.unchanged;
     progress.set_message("indexing");
     store.index_written(true).await?;
     progress.finish_and_clear();
@@ -195,10 +207,11 @@ fn upsert(tx: &Transaction<'_>, user: &UserId, note: &NoteFile) -> Result<Outcom
             Ok(Outcome::Updated)
         }
         None => {
-            tx.prepare_cached(
-                "INSERT INTO notes (user_id, title, body, source, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
+            tx.prepare_cached(concat!(
+                "INSERT INTO notes (id, user_id, title, body, source, content_hash) VALUES (",
+                new_note_id!(),
+                ", ?1, ?2, ?3, ?4, ?5)"
+            ))?
             .execute(params![
                 user.as_str(),
                 note.title,

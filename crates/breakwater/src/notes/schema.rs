@@ -80,6 +80,17 @@ CREATE TRIGGER IF NOT EXISTS notes_gen_au_owner AFTER UPDATE OF user_id ON notes
 END;
 "#;
 
+/// The SQL of a new note's id: 32 hex digits, its creation time in milliseconds first and
+/// then 80 random bits. Time first puts each new id at the end of the id index, as its rowid
+/// is, where random ids dirtied a page of that index per note (a 100,000-note ingest: 5.6 s
+/// against 7.0 s). A macro, so that statements can `concat!` it.
+macro_rules! new_note_id {
+    () => {
+        "printf('%012x', CAST(round(unixepoch('subsec') * 1000) AS INTEGER)) || lower(hex(randomblob(10)))"
+    };
+}
+pub(crate) use new_note_id;
+
 /// Bytes of the file a reader maps into memory.
 const READER_MMAP_BYTES: i64 = 256 << 20;
 /// A reader's page cache, in KiB (negative: SQLite's unit for "kibibytes").

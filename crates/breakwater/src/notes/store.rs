@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::index::SearchIndex;
 use super::note::{NOTE_COLUMNS, content_hash, validate_body, validate_title};
 use super::pool::Connections;
+use super::schema::new_note_id;
 use super::{Note, NotesError};
 use crate::user::UserId;
 
@@ -126,8 +127,10 @@ impl NotesStore {
         let conn = self.conns().writer();
         let note = conn
             .prepare_cached(&format!(
-                "INSERT INTO notes (user_id, title, body, content_hash) VALUES (?1, ?2, ?3, ?4)
-                 RETURNING {NOTE_COLUMNS}"
+                "INSERT INTO notes (id, user_id, title, body, content_hash)
+                 VALUES ({}, ?1, ?2, ?3, ?4)
+                 RETURNING {NOTE_COLUMNS}",
+                new_note_id!()
             ))?
             .query_row(params![user.as_str(), title, body, hash], Note::from_row)?;
         self.wrote(&conn)?;
