@@ -343,7 +343,11 @@ async fn a_redis_that_never_answers_costs_a_request_at_most_the_deadline() {
     let user = unique_user("alice");
     with_note(&s, &user).await;
 
-    for query in [QUESTION, "Where do breakers open?", "What opens a breaker?"] {
+    // The first request also pays what happens once (the index's first commit, whose fsync
+    // can stall for seconds on a busy disk; the first connections): only the later ones are
+    // held to a bound. Each still waits on the silent Redis until the circuit opens.
+    assert_eq!(source(&ask(&s, &user, QUESTION).await), "llm");
+    for query in ["Where do breakers open?", "What opens a breaker?"] {
         let started = Instant::now();
         assert_eq!(source(&ask(&s, &user, query).await), "llm");
         let took = started.elapsed();
