@@ -277,7 +277,6 @@ fn symlinked_folders_are_not_followed_so_a_cycle_terminates() {
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
 }
 
-#[cfg(unix)]
 #[test]
 fn a_folder_of_many_batches_is_written_and_indexed_whole() {
     // Ingest writes in batches of 512 while it reads the next and indexes the last; the
@@ -310,6 +309,7 @@ fn a_folder_of_many_batches_is_written_and_indexed_whole() {
     assert_eq!(fx.ingest_all().unchanged, 788);
 }
 
+#[cfg(unix)]
 #[test]
 fn an_unreadable_file_is_skipped_not_fatal() {
     use std::os::unix::fs::PermissionsExt;

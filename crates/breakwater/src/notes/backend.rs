@@ -97,10 +97,11 @@ pub trait Notes: Send + Sync + fmt::Debug + 'static {
         Ok(())
     }
 
-    /// For a process about to exit after writing (`breakwater ingest`): lets the work its
-    /// writes started in the background finish (SQLite: the index's segment merges, which
-    /// would otherwise be abandoned, so that run after run left ever more segments to
-    /// search). The store still reads afterwards, but no longer keeps its index.
+    /// The last call of a process about to exit after writing (`breakwater ingest`): lets
+    /// the work its writes started in the background finish (SQLite: the index's segment
+    /// merges, which would otherwise be abandoned, so that run after run left ever more
+    /// segments to search). The store gives up its index: what it writes afterwards is not
+    /// indexed by this process, so nothing should follow.
     async fn finish(&self) -> Result<(), NotesError> {
         Ok(())
     }

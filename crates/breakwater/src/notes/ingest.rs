@@ -97,24 +97,26 @@ pub async fn ingest(
     // A pipeline of three stages: batch n+1 is read (here) while batch n is written and
     // batch n-1 is indexed (both on the store's threads).
     let mut batches = found.files.chunks(BATCH_FILES);
-    let mut read = |batch: &[PathBuf]| {
+    // A batch's notes, and the files passed over with the reason.
+    let read = |batch: &[PathBuf]| {
         let mut notes = Vec::with_capacity(batch.len());
+        let mut skipped = Vec::new();
         for path in batch {
             progress.set_message(path.display().to_string());
             match files::read_note_file(path).and_then(checked) {
                 Ok(note) => notes.push(note),
                 Err(reason) => {
-                    report.skipped.push((path.clone(), reason));
+                    skipped.push((path.clone(), reason));
                     progress.inc(1);
                 }
             }
         }
-        notes
+        (notes, skipped)
     };
-    let mut next = batches.next().map(&mut read);
-    let mut counts = BatchReport::default();
+    let mut next = batches.next().map(read);
     let mut indexing = false;
-    while let Some(notes) = next {
+    while let Some((notes, skipped)) = next {
+        report.skipped.extend(skipped);
         let written = notes.len() as u64;
         let index = async {
             if indexing {
@@ -130,18 +132,15 @@ pub async fn ingest(
         };
         // Files are read before their batch is written, so disk I/O never holds a write open.
         let (indexed, written, read_next) =
-            futures::join!(index, write, async { batches.next().map(&mut read) });
+            futures::join!(index, write, async { batches.next().map(read) });
         indexed?;
         let written = written?;
-        counts.added += written.added;
-        counts.updated += written.updated;
-        counts.unchanged += written.unchanged;
+        report.added += written.added;
+        report.updated += written.updated;
+        report.unchanged += written.unchanged;
         next = read_next;
         indexing = true;
     }
-    report.added = counts.added;
-    report.updated = counts.updated;
-    report.unchanged = counts.unchanged;
     progress.set_message("indexing");
     store.index_written(true).await?;
     progress.finish_and_clear();
