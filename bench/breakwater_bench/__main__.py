@@ -62,7 +62,7 @@ def finish(out_dir: Path, settings: Settings, runs: list[RunResult], info: dict)
     pictures = [p for p in (
         plot.timelines(by_key, ["outage", "flapping"], out_dir / "timeline-outage-flapping.png"),
         plot.timelines(by_key, ["hang", "recovery"], out_dir / "timeline-hang-recovery.png"),
-        plot.timelines(by_key, ["hang50", "hang50-fast"], out_dir / "timeline-hang50.png"),
+        plot.timelines(by_key, ["hang50", "hang50-fast", "hang50-freeze"], out_dir / "timeline-hang50.png"),
         plot.timelines(by_key, ["blip"], out_dir / "timeline-blip.png"),
         plot.timelines(by_key, ["outage-backoff"], out_dir / "timeline-outage-backoff.png"),
     ) if p]

@@ -85,7 +85,8 @@ def goals(results: dict[str, dict], s: Settings) -> list[dict]:
             add(f"requests shed, healthy upstream at {r['offered_rps']:g} req/s",
                 "0", r["shed"], 0, f"{name} / breaker on", unit="shed",
                 extra=f" of {r['count']}")
-    for name, before in (("hang50", f"{s.upstream_latency_ms} ms"), ("hang50-fast", "100 ms")):
+    for name, before in (("hang50", f"{s.upstream_latency_ms} ms"), ("hang50-fast", "100 ms"),
+                         ("hang50-freeze", f"{s.upstream_latency_ms} ms, frozen")):
         r = results.get(f"{name}-on")
         if not r:
             continue

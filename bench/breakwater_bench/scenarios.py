@@ -97,6 +97,11 @@ def hang(seconds: float) -> Phase:
     return Phase("hung", seconds, {"mode": "hang"}, True)
 
 
+def freeze(seconds: float) -> Phase:
+    # A stopped server: the calls it was working on stall too, not only new ones.
+    return Phase("frozen", seconds, {"mode": "freeze"}, True)
+
+
 def fault_scenarios(s: Settings) -> list[Scenario]:
     def scenario(name: str, title: str, *phases: Phase) -> Scenario:
         return Scenario(name, title, tuple(phases), s.fault_rate, s.fault_connections)
@@ -141,6 +146,9 @@ def traffic_scenarios(s: Settings) -> list[Scenario]:
         scenario("hang50-fast", f"hung upstream for {s.hang_s:g} s at 50 req/s, 100 ms answers "
                  "before", 50.0, healthy(s, s.warm_s, 100), hang(s.hang_s),
                  healthy(s, s.after_s, 100)),
+        scenario("hang50-freeze", f"frozen upstream (the calls in progress stall too) for "
+                 f"{s.hang_s:g} s at 50 req/s", 50.0, healthy(s, s.warm_s), freeze(s.hang_s),
+                 healthy(s, s.after_s)),
         scenario("blip", f"{blip_s:g} s blip (5xx), reset 2 s doubling to 60 s", s.fault_rate,
                  healthy(s, s.warm_s), outage(blip_s), healthy(s, s.recovery_after_s),
                  env=BACKOFF_ENV),

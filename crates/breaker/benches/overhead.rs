@@ -1,5 +1,6 @@
 //! What the breaker costs per call, against a bare call and the `failsafe` crate, measured
-//! in one run: closed-state overhead, rejection while open, and two threads on one breaker.
+//! in one run: closed-state overhead (plain, under the adaptive in-flight bound, and while a
+//! failure run is under way), rejection while open, and two threads on one breaker.
 //!
 //! `cargo bench -p breaker --bench overhead` prints criterion's figures, then the ratios.
 
@@ -8,7 +9,7 @@ use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use breaker::{CircuitBreaker, Clock, TripPolicy};
+use breaker::{Adaptive, CircuitBreaker, Clock, InFlightLimit, Outcome, TripPolicy};
 use criterion::{Criterion, criterion_group};
 use failsafe::{CircuitBreaker as _, Config, backoff, failure_policy};
 
@@ -19,9 +20,14 @@ fn ours() -> CircuitBreaker {
 }
 
 fn ours_with(clock: Clock) -> CircuitBreaker {
+    ours_limited(clock, InFlightLimit::Off)
+}
+
+fn ours_limited(clock: Clock, limit: InFlightLimit) -> CircuitBreaker {
     CircuitBreaker::builder("bench")
         .trip_policy(TripPolicy::consecutive_failures(5))
         .reset_timeout(LONG)
+        .max_in_flight(limit)
         .clock(clock)
         .build()
         .expect("valid")
@@ -53,6 +59,27 @@ fn closed(c: &mut Criterion) {
     let fs = theirs();
     g.bench_function("failsafe", |b| {
         b.iter(|| fs.call(|| work(black_box(1))).is_ok())
+    });
+    // The service's default: the adaptive bound on calls in flight.
+    let bounded = ours_limited(
+        Clock::system(),
+        InFlightLimit::Adaptive(Adaptive::default()),
+    );
+    g.bench_function("breaker_bound", |b| {
+        b.iter(|| bounded.call_sync(|| work(black_box(1))).is_ok())
+    });
+    // A failure run under way: every call is tracked until it finishes. Ignored outcomes
+    // keep the run going (a success admitted after the failure would end it).
+    let in_run = ours();
+    let _ = in_run.call_sync(|| Err::<(), _>(()));
+    assert!(in_run.failure_run().is_some());
+    g.bench_function("breaker_in_run", |b| {
+        b.iter(|| {
+            let permit = in_run.try_acquire().expect("closed");
+            let ok = work(black_box(1)).is_ok();
+            permit.record(Outcome::Ignored);
+            ok
+        })
     });
     g.finish();
 }
@@ -156,6 +183,7 @@ fn ratios() {
     );
     let (ours_rej, fs_rej) = (get("rejected/breaker"), get("rejected/failsafe"));
     let coarse_rej = get("rejected/breaker_coarse");
+    let (bound, in_run) = (get("closed/breaker_bound"), get("closed/breaker_in_run"));
     let scale = |one: f64, two: f64| 2.0 * one / two;
     let lines = [
         format!(
@@ -167,6 +195,9 @@ fn ratios() {
         format!(
             "closed:   breaker {ours_closed:.1} ns vs failsafe {fs_closed:.1} ns per call → {:.1}× faster",
             fs_closed / ours_closed
+        ),
+        format!(
+            "closed:   {bound:.1} ns under the adaptive bound, {in_run:.1} ns in a failure run (plain: {ours_closed:.1} ns)"
         ),
         format!(
             "rejected: breaker {ours_rej:.1} ns vs failsafe {fs_rej:.1} ns per call → {:.1}× faster (precise clock)",

@@ -305,9 +305,9 @@ impl OwnedPermit {
     /// contains calls waiting on an upstream that may be stalled; a stream that is
     /// answering is guarded by its own idle deadline), and the time so far is the latency
     /// the adaptive bound learns from.
-    pub fn responded(&self) {
+    pub fn responded(&mut self) {
         if let Some(ticket) = self.ticket {
-            self.machine.responded(ticket);
+            self.ticket = Some(self.machine.responded(ticket));
         }
     }
 

@@ -13,13 +13,14 @@
 //!   throughput of the last half second × the usual latency, plus `floor`. A slow upstream keeps
 //!   what it serves; a stalled one, whose throughput falls to nothing, is held to `floor`.
 //!
-//! Calls in flight are kept in a small map under a mutex: LLM calls take milliseconds and
-//! arrive by the hundreds per second, so the lock costs nothing that shows, and the
-//! breaker's own closed path (with no bound) does not take it.
+//! Lock- and allocation-free, since every call on a closed circuit passes here: admission is
+//! a compare-and-swap of the count in flight against a bound that the first call of each
+//! tick (2^24 ns, ~17 ms) recomputes; calls in flight are counted by the tick they were
+//! admitted in, which is all "how many are late" needs. The latency estimate is updated
+//! with plain loads and stores: two successes finishing at once may drop one sample, which
+//! an estimate can afford.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -62,7 +63,7 @@ impl Default for Adaptive {
 }
 
 /// Successes needed before the latency estimate is trusted (until then nothing is shed).
-const WARM_UP: u32 = 10;
+const WARM_UP: u64 = 10;
 /// The success throughput is counted in buckets of this width ...
 const BUCKET_NANOS: u64 = 100_000_000;
 const BUCKETS: usize = 5;
@@ -80,6 +81,16 @@ const MIN_USUAL_NANOS: f64 = 20_000_000.0;
 /// latency has almost no deviation, and the caller's own scheduling jitter (tens of ms on
 /// a busy machine) must not read as a stall.
 const MIN_SLACK_NANOS: f64 = 100_000_000.0;
+
+/// Calls in flight are counted by admission tick: 2^24 ns (~17 ms), the granularity of
+/// "late" (and of the bound's recomputation) ...
+const TICK_SHIFT: u32 = 24;
+/// ... over a ring of this many ticks (~69 s). A call older than the ring counts in the slot
+/// of a newer tick: it can only look younger than it is.
+const RING: usize = 4096;
+/// Bits of a throughput bucket's word that hold its count (the rest: the bucket's number).
+const COUNT_BITS: u32 = 24;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
 /// The state of a bound, for the status snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -100,75 +111,70 @@ pub struct LimitStatus {
 pub(crate) struct Limiter {
     kind: InFlightLimit,
     shed: AtomicU64,
-    state: Mutex<Flights>,
+    in_flight: AtomicU32,
+    /// Calls in flight by admission tick, modulo [`RING`].
+    by_tick: Box<[AtomicU32]>,
+    /// The tick the adaptive bound was last computed in ...
+    tick: AtomicU64,
+    /// ... and what it came to: the bound << 1 | whether enough calls were late.
+    bound: AtomicU64,
+    samples: AtomicU64,
+    /// Running mean and deviation of successes' latency, in ns (`f64` bits).
+    mean: AtomicU64,
+    deviation: AtomicU64,
+    /// Successes per bucket: the bucket's number << [`COUNT_BITS`] | its count.
+    buckets: [AtomicU64; BUCKETS],
     /// Woken when the upstream is found stalled (the bound turns from open to tight).
     stall: Notify,
 }
 
-struct Flights {
-    /// Admission time of each call in flight, by its number.
-    started: BTreeMap<u64, u64>,
-    next: u64,
-    samples: u32,
-    mean: f64,
-    deviation: f64,
-    /// Successes per bucket, and the bucket number each slot holds.
-    buckets: [(u64, u32); BUCKETS],
-    /// Whether the last admission found enough calls late (the stall is announced once,
-    /// when this turns true).
-    late: bool,
-}
-
 impl Limiter {
     pub(crate) fn new(kind: InFlightLimit) -> Option<Self> {
-        (kind != InFlightLimit::Off).then(|| Self {
+        let open = match kind {
+            InFlightLimit::Off => return None,
+            InFlightLimit::Fixed(n) => n,
+            InFlightLimit::Adaptive(a) => a.max,
+        };
+        Some(Self {
             kind,
             shed: AtomicU64::new(0),
-            state: Mutex::new(Flights {
-                started: BTreeMap::new(),
-                next: 0,
-                samples: 0,
-                mean: 0.0,
-                deviation: 0.0,
-                buckets: [(0, 0); BUCKETS],
-                late: false,
-            }),
+            in_flight: AtomicU32::new(0),
+            by_tick: (0..RING).map(|_| AtomicU32::new(0)).collect(),
+            tick: AtomicU64::new(0),
+            bound: AtomicU64::new(u64::from(open) << 1),
+            samples: AtomicU64::new(0),
+            mean: AtomicU64::new(0),
+            deviation: AtomicU64::new(0),
+            buckets: Default::default(),
             stall: Notify::new(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Flights> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes a place for a call admitted at `now`, or `None` when the bound is reached.
-    pub(crate) fn admit(&self, now: u64) -> Option<u64> {
-        let mut flights = self.lock();
-        let (bound, late) = self.bound(&flights, now);
-        if late && !std::mem::replace(&mut flights.late, true) {
-            // Everyone waiting on a call may stop: the upstream has stalled.
-            self.stall.notify_waiters();
-        }
-        flights.late = late;
-        if flights.started.len() as u64 >= u64::from(bound) {
-            drop(flights);
-            self.shed.fetch_add(1, Relaxed);
-            return None;
-        }
-        let id = flights.next;
-        flights.next += 1;
-        flights.started.insert(id, now);
-        Some(id)
-    }
-
-    /// Gives back the place of call `id`; a success feeds the latency and throughput.
-    pub(crate) fn release(&self, id: u64, now: u64, success: bool) {
-        let mut flights = self.lock();
-        let Some(started) = flights.started.remove(&id) else {
-            return;
+    /// Takes a place for a call admitted at `now`; false when the bound is reached.
+    pub(crate) fn admit(&self, now: u64) -> bool {
+        let bound = match self.kind {
+            InFlightLimit::Off => u32::MAX,
+            InFlightLimit::Fixed(n) => n,
+            InFlightLimit::Adaptive(a) => self.adaptive_bound(a, now),
         };
+        let taken = self
+            .in_flight
+            .fetch_update(Relaxed, Relaxed, |n| (n < bound).then_some(n + 1));
+        if taken.is_err() {
+            self.shed.fetch_add(1, Relaxed);
+            return false;
+        }
+        self.by_tick[ring_slot(now)].fetch_add(1, Relaxed);
+        true
+    }
+
+    /// Gives back the place of a call admitted at `started`; a success feeds the latency
+    /// and throughput.
+    pub(crate) fn release(&self, started: u64, now: u64, success: bool) {
+        self.in_flight.fetch_sub(1, Relaxed);
+        self.by_tick[ring_slot(started)].fetch_sub(1, Relaxed);
         if success {
-            flights.sample(now.saturating_sub(started) as f64, now);
+            self.sample(now.saturating_sub(started) as f64, now);
         }
     }
 
@@ -177,82 +183,115 @@ impl Limiter {
         self.stall.notified().await;
     }
 
-    /// The bound at `now`, and whether enough calls are late for it to be tight.
-    fn bound(&self, flights: &Flights, now: u64) -> (u32, bool) {
-        match self.kind {
-            InFlightLimit::Off => (u32::MAX, false),
-            InFlightLimit::Fixed(n) => (n, false),
-            InFlightLimit::Adaptive(a) => {
-                let Some(usual) = flights.usual() else {
-                    return (a.max, false);
-                };
-                // Places are numbered in admission order, so the late calls come first.
-                let late_after = (a.stall_factor * usual).max(usual + MIN_SLACK_NANOS);
-                let late = flights
-                    .started
-                    .values()
-                    .take_while(|&&t| now.saturating_sub(t) as f64 > late_after)
-                    .take(a.floor as usize)
-                    .count();
-                if late < a.floor as usize {
-                    return (a.max, false);
-                }
-                let little = a.headroom * flights.throughput(now) * usual / 1e9;
-                let bound = (little.ceil() as u32).saturating_add(a.floor).min(a.max);
-                (bound, true)
+    /// The adaptive bound at `now`: recomputed by the first call of each tick.
+    fn adaptive_bound(&self, a: Adaptive, now: u64) -> u32 {
+        let tick = now >> TICK_SHIFT;
+        let seen = self.tick.load(Relaxed);
+        if seen != tick
+            && self
+                .tick
+                .compare_exchange(seen, tick, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let (bound, late) = self.compute(a, now);
+            let was = self
+                .bound
+                .swap(u64::from(bound) << 1 | u64::from(late), Relaxed);
+            if late && was & 1 == 0 {
+                // Everyone waiting on a call may stop: the upstream has stalled.
+                self.stall.notify_waiters();
             }
         }
+        (self.bound.load(Relaxed) >> 1) as u32
+    }
+
+    /// The adaptive bound at `now`, and whether enough calls are late for it to be tight.
+    fn compute(&self, a: Adaptive, now: u64) -> (u32, bool) {
+        let Some(usual) = self.usual() else {
+            return (a.max, false);
+        };
+        let late_after = (a.stall_factor * usual).max(usual + MIN_SLACK_NANOS);
+        // The young are counted (a tick that is only partly late counts as young), the
+        // rest are late.
+        let young_ticks = (late_after as u64 >> TICK_SHIFT) as usize + 1;
+        let young: u32 = if young_ticks >= RING {
+            u32::MAX
+        } else {
+            let tick = (now >> TICK_SHIFT) as usize;
+            (0..young_ticks)
+                .map(|back| self.by_tick[tick.wrapping_sub(back) % RING].load(Relaxed))
+                .sum()
+        };
+        let late = self.in_flight.load(Relaxed).saturating_sub(young);
+        if late < a.floor {
+            return (a.max, false);
+        }
+        let little = a.headroom * self.throughput(now) * usual / 1e9;
+        let bound = (little.ceil() as u32).saturating_add(a.floor).min(a.max);
+        (bound, true)
     }
 
     pub(crate) fn status(&self, now: u64) -> LimitStatus {
-        let flights = self.lock();
+        let (mode, limit) = match self.kind {
+            InFlightLimit::Adaptive(a) => ("auto", self.compute(a, now).0),
+            InFlightLimit::Fixed(n) => ("fixed", n),
+            InFlightLimit::Off => ("off", u32::MAX),
+        };
         LimitStatus {
-            mode: match self.kind {
-                InFlightLimit::Adaptive(_) => "auto",
-                _ => "fixed",
-            },
-            limit: self.bound(&flights, now).0,
-            in_flight: flights.started.len() as u32,
+            mode,
+            limit,
+            in_flight: self.in_flight.load(Relaxed),
             shed: self.shed.load(Relaxed),
-            usual_latency_seconds: flights.usual().map(|n| n / 1e9),
+            usual_latency_seconds: self.usual().map(|n| n / 1e9),
         }
     }
-}
 
-impl Flights {
-    fn sample(&mut self, latency: f64, now: u64) {
-        if self.samples == 0 {
-            self.mean = latency;
+    fn sample(&self, latency: f64, now: u64) {
+        let load = |x: &AtomicU64| f64::from_bits(x.load(Relaxed));
+        if self.samples.fetch_add(1, Relaxed) == 0 {
+            self.mean.store(latency.to_bits(), Relaxed);
         } else {
-            let alpha = if latency > self.mean {
-                ALPHA_UP
-            } else {
-                ALPHA_DOWN
-            };
-            self.deviation += alpha * ((latency - self.mean).abs() - self.deviation);
-            self.mean += alpha * (latency - self.mean);
+            let (mut mean, mut deviation) = (load(&self.mean), load(&self.deviation));
+            let alpha = if latency > mean { ALPHA_UP } else { ALPHA_DOWN };
+            deviation += alpha * ((latency - mean).abs() - deviation);
+            mean += alpha * (latency - mean);
+            self.mean.store(mean.to_bits(), Relaxed);
+            self.deviation.store(deviation.to_bits(), Relaxed);
         }
-        self.samples = self.samples.saturating_add(1);
         let bucket = now / BUCKET_NANOS;
-        let slot = &mut self.buckets[(bucket % BUCKETS as u64) as usize];
-        if slot.0 != bucket {
-            *slot = (bucket, 0);
-        }
-        slot.1 += 1;
+        let slot = &self.buckets[(bucket % BUCKETS as u64) as usize];
+        let _ = slot.fetch_update(Relaxed, Relaxed, |word| {
+            Some(match word >> COUNT_BITS == bucket {
+                true if word & COUNT_MASK == COUNT_MASK => word,
+                true => word + 1,
+                false => bucket << COUNT_BITS | 1,
+            })
+        });
     }
 
     /// Mean plus three deviations of recent successes, in ns, once there are enough.
     fn usual(&self) -> Option<f64> {
-        (self.samples >= WARM_UP).then(|| (self.mean + 3.0 * self.deviation).max(MIN_USUAL_NANOS))
+        let load = |x: &AtomicU64| f64::from_bits(x.load(Relaxed));
+        (self.samples.load(Relaxed) >= WARM_UP)
+            .then(|| (load(&self.mean) + 3.0 * load(&self.deviation)).max(MIN_USUAL_NANOS))
     }
 
     /// Successes per second over the last half second.
     fn throughput(&self, now: u64) -> f64 {
         let current = now / BUCKET_NANOS;
-        let recent = |&&(bucket, _): &&(u64, u32)| current.saturating_sub(bucket) < RATE_BUCKETS;
-        let count: u32 = self.buckets.iter().filter(recent).map(|&(_, n)| n).sum();
-        f64::from(count) * 1e9 / (RATE_BUCKETS * BUCKET_NANOS) as f64
+        let count: u64 = self
+            .buckets
+            .iter()
+            .map(|slot| slot.load(Relaxed))
+            .filter(|word| current.saturating_sub(word >> COUNT_BITS) < RATE_BUCKETS)
+            .map(|word| word & COUNT_MASK)
+            .sum();
+        count as f64 * 1e9 / (RATE_BUCKETS * BUCKET_NANOS) as f64
     }
+}
+
+fn ring_slot(nanos: u64) -> usize {
+    (nanos >> TICK_SHIFT) as usize % RING
 }
 
 impl InFlightLimit {

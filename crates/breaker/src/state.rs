@@ -160,7 +160,7 @@ pub(crate) struct Settings {
 pub(crate) struct Ticket {
     /// Low to high: the `TicketKind` (2 bits), whether the in-flight bound holds a place
     /// for the call (1 bit), whether the failure run tracks it (1 bit), the generation
-    /// (21 bits), the place's number (39 bits).
+    /// (21 bits), the failure run's slot for it (39 bits).
     id: u64,
     /// When the call was admitted: a precise reading when slow calls are timed, else an
     /// admission stamp ([`Clock::stamp_nanos`]); orders calls for the failure run.
@@ -182,7 +182,7 @@ const TRACKED: u64 = 1 << 3;
 const SLOW_TICKET: u64 = 3 | LIMITED | TRACKED;
 const TICKET_GEN_SHIFT: u32 = 4;
 const TICKET_GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
-const PLACE_SHIFT: u32 = TICKET_GEN_SHIFT + (64 - GEN_SHIFT);
+const SLOT_SHIFT: u32 = TICKET_GEN_SHIFT + (64 - GEN_SHIFT);
 
 impl Ticket {
     fn new(kind: TicketKind, word: Word, started: u64) -> Self {
@@ -191,25 +191,36 @@ impl Ticket {
             started,
         }
     }
-    /// The ticket of a call that holds place `place` of the in-flight bound.
-    fn limited(self, place: u64) -> Self {
+    /// The ticket of a call that holds a place under the in-flight bound ...
+    fn limited(self) -> Self {
         Self {
-            id: self.id | LIMITED | place << PLACE_SHIFT,
+            id: self.id | LIMITED,
             ..self
         }
     }
-    /// The ticket of a call admitted while a failure run was under way.
-    fn tracked(self) -> Self {
+    /// ... and of one that no longer does.
+    fn unlimited(self) -> Self {
         Self {
-            id: self.id | TRACKED,
+            id: self.id & !LIMITED,
             ..self
         }
+    }
+    fn is_limited(self) -> bool {
+        self.id & LIMITED != 0
+    }
+    /// The ticket of a call admitted while a failure run was under way, which holds
+    /// `slot` of the run's table.
+    fn tracked(self, slot: usize) -> Self {
+        Self {
+            id: self.id | TRACKED | (slot as u64) << SLOT_SHIFT,
+            ..self
+        }
+    }
+    fn tracked_slot(self) -> Option<usize> {
+        (self.id & TRACKED != 0).then_some((self.id >> SLOT_SHIFT) as usize)
     }
     fn is_tracked(self) -> bool {
         self.id & TRACKED != 0
-    }
-    fn place(self) -> Option<u64> {
-        (self.id & LIMITED != 0).then_some(self.id >> PLACE_SHIFT)
     }
     /// A half-open circuit's trial call.
     pub(crate) fn is_trial(self) -> bool {
@@ -352,15 +363,16 @@ impl Machine {
     fn acquire_closed(&self, current: Word) -> Result<Ticket, Rejected> {
         let mut ticket = self.ticket(TicketKind::Closed, current);
         if let Some(limiter) = &self.limiter {
-            match limiter.admit(ticket.started) {
-                Some(place) => ticket = ticket.limited(place),
+            if !limiter.admit(ticket.started) {
                 // Shed, not failed: the circuit stays closed and the caller falls back.
-                None => return Err(self.reject(State::Closed, Some(Duration::ZERO))),
+                return Err(self.reject(State::Closed, Some(Duration::ZERO)));
             }
+            ticket = ticket.limited();
         }
         if current.a() > 0 && self.settings.policy.consecutive().is_some() {
-            self.run.track(current.generation(), ticket.started);
-            ticket = ticket.tracked();
+            if let Some(slot) = self.run.track(ticket.started) {
+                ticket = ticket.tracked(slot);
+            }
         }
         Ok(ticket)
     }
@@ -472,18 +484,19 @@ impl Machine {
 
     /// The call began answering (a stream's first piece): its place under the in-flight
     /// bound is given back now, with the time so far as its latency. Its outcome is still
-    /// to come; giving the place back again then is a no-op.
-    pub(crate) fn responded(&self, ticket: Ticket) {
-        if let (Some(limiter), Some(place)) = (&self.limiter, ticket.place()) {
-            limiter.release(place, self.stamp(), true);
+    /// to come, on the ticket returned, which holds no place.
+    pub(crate) fn responded(&self, ticket: Ticket) -> Ticket {
+        if let (Some(limiter), true) = (&self.limiter, ticket.is_limited()) {
+            limiter.release(ticket.started, self.stamp(), true);
         }
+        ticket.unlimited()
     }
 
     #[inline(never)]
     fn complete_any(&self, ticket: Ticket, outcome: Outcome) {
         let outcome = self.slow_call_is_failure(ticket, outcome);
-        if let (Some(limiter), Some(place)) = (&self.limiter, ticket.place()) {
-            limiter.release(place, self.stamp(), outcome == Outcome::Success);
+        if let (Some(limiter), true) = (&self.limiter, ticket.is_limited()) {
+            limiter.release(ticket.started, self.stamp(), outcome == Outcome::Success);
         }
         let (count, event) = match outcome {
             Outcome::Success => (Count::Success, Event::Success),
@@ -513,8 +526,8 @@ impl Machine {
 
     fn complete_closed(&self, ticket: Ticket, outcome: Outcome) {
         let generation = ticket.generation();
-        if ticket.is_tracked() {
-            self.run.untrack(generation, ticket.started);
+        if let Some(slot) = ticket.tracked_slot() {
+            self.run.untrack(slot, ticket.started);
         }
         let counted = match outcome {
             Outcome::Ignored => None,
@@ -563,13 +576,13 @@ impl Machine {
     /// Counts a failure into the run. `None` when it came too late (the state moved on);
     /// else the new word and whether the run now trips.
     fn count_failure(&self, ticket: Ticket) -> Option<(Word, bool)> {
-        let mut span = self.run.lock();
+        let held = self.run.lock();
         let mut current = Word(self.word.load(Acquire));
         let after = loop {
             if current.state() != State::Closed || current.generation() != ticket.generation() {
                 return None; // admitted before a transition: too late to count
             }
-            self.run.failed(&mut span, ticket.started, current.a() == 0);
+            self.run.failed(&held, ticket.started, current.a() == 0);
             let next = current.with_a(current.a() + 1);
             match self
                 .word
@@ -584,7 +597,7 @@ impl Machine {
             .policy
             .consecutive()
             .is_some_and(|n| after.a() >= n);
-        let trips = long_enough && !self.run.undecided(&span, after.generation());
+        let trips = long_enough && !self.run.undecided();
         Some((after, trips))
     }
 
@@ -622,7 +635,7 @@ impl Machine {
         if current.state() != State::Closed
             || current.generation() != generation
             || current.a() < n
-            || self.run.undecided(&self.run.lock(), generation)
+            || self.run.undecided()
         {
             return;
         }
@@ -724,6 +737,7 @@ impl Machine {
                     history.trips = 0;
                     history.opened_at = None;
                     history.failures_at_trip = 0;
+                    self.run.clear();
                     if let Some(window) = &self.window {
                         window.clear();
                     }
@@ -778,13 +792,7 @@ impl Machine {
         if current.state() != State::Closed || current.a() == 0 {
             return None;
         }
-        let span = self.run.lock();
-        // Read again under the lock: the run may have ended meanwhile.
-        let current = Word(self.word.load(Acquire));
-        if current.state() != State::Closed || current.a() == 0 {
-            return None;
-        }
-        let settled = !self.run.undecided(&span, current.generation());
+        let settled = !self.run.undecided();
         Some((current.a(), settled))
     }
 

@@ -50,7 +50,7 @@ fn a_fixed_bound_sheds_beyond_it_without_counting_failures() {
 #[test]
 fn a_call_that_began_answering_gives_its_place_back_once() {
     let (b, _) = breaker(InFlightLimit::Fixed(1));
-    let streaming = b.try_acquire_owned().expect("within");
+    let mut streaming = b.try_acquire_owned().expect("within");
     assert!(b.try_acquire().err().expect("beyond").is_shed());
     streaming.responded();
     streaming.responded();

@@ -97,6 +97,39 @@ fn a_success_admitted_after_a_failing_call_ends_the_run_even_when_it_finishes_la
 }
 
 #[test]
+fn a_run_with_more_calls_in_flight_than_it_tracks_is_still_decided() {
+    // The run keeps a fixed table of the calls in flight within it (1,024); past that,
+    // calls go untracked. The run still waits for the tracked ones, then trips.
+    let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(2)));
+    record(&b, Outcome::Failure);
+    let held: Vec<_> = (0..1_500)
+        .map(|_| b.try_acquire_owned().expect("closed"))
+        .collect();
+    record(&b, Outcome::Failure);
+    let run = b.failure_run().expect("a run");
+    assert_eq!((run.failures, run.settled), (2, false));
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "calls within the run may still succeed"
+    );
+    drop(held); // cancelled: they end no run
+    assert_eq!(b.state(), State::Open);
+    // Every slot was given back: the next closed period tracks its calls again.
+    b.reset();
+    record(&b, Outcome::Failure);
+    let within = b.try_acquire().expect("closed");
+    record(&b, Outcome::Failure);
+    assert_eq!(b.state(), State::Closed);
+    within.record(Outcome::Success);
+    assert_eq!(
+        b.status().consecutive_failures,
+        0,
+        "a success within the run ends it"
+    );
+}
+
+#[test]
 fn a_success_admitted_after_the_failures_resets_the_count() {
     let (b, _) = breaker(|b| b.trip_policy(TripPolicy::consecutive_failures(3)));
     fail_times(&b, 2);

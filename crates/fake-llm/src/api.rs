@@ -132,6 +132,10 @@ async fn apply_fault(
             () = tokio::time::sleep(Duration::from_millis(fault.latency_ms)) => {}
             () = state.shutdown.requested() => return Err(ApiError::ShuttingDown),
         }
+        if state.llm.frozen() {
+            // Frozen while this call was on its way: it never answers either.
+            return never_answer(state).await;
+        }
     }
     if !admission.faulted {
         return Ok(None);
@@ -144,12 +148,7 @@ async fn apply_fault(
             retry_after_seconds: fault.retry_after_seconds,
             estimated_time: fault.estimated_time,
         }),
-        FaultMode::Hang => {
-            // Never answers: the client gives up first, or the server releases the call
-            // on shutdown.
-            state.shutdown.requested().await;
-            Err(ApiError::ShuttingDown)
-        }
+        FaultMode::Hang | FaultMode::Freeze => never_answer(state).await,
         FaultMode::Malformed => Ok(Some(
             (
                 StatusCode::OK,
@@ -159,6 +158,12 @@ async fn apply_fault(
                 .into_response(),
         )),
     }
+}
+
+/// Never answers: the client gives up first, or the server releases the call on shutdown.
+async fn never_answer(state: &AppState) -> Result<Option<Response>, ApiError> {
+    state.shutdown.requested().await;
+    Err(ApiError::ShuttingDown)
 }
 
 /// Parses a JSON body; anything that does not fit the endpoint's format is a 422.

@@ -136,7 +136,12 @@ pub enum FaultMode {
     /// Fail with [`Fault::status`] (for the share of calls given by [`Fault::failure_rate`]).
     Error,
     /// Never answer: the call waits until the client gives up or the server shuts down.
+    /// Calls that arrived before keep their own fault.
     Hang,
+    /// Like `hang`, and the calls still sleeping their latency when it is set never answer
+    /// either: a server that has stopped (wedged, or paused), not one that only stops
+    /// taking new work. Streams already answering go on.
+    Freeze,
     /// Answer `200` with truncated JSON.
     Malformed,
 }
@@ -182,6 +187,14 @@ impl Fault {
     pub fn hang() -> Self {
         Self {
             mode: FaultMode::Hang,
+            ..Self::default()
+        }
+    }
+
+    /// Every call hangs, and so do the calls still waiting out their latency.
+    pub fn freeze() -> Self {
+        Self {
+            mode: FaultMode::Freeze,
             ..Self::default()
         }
     }

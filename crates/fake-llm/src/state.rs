@@ -161,7 +161,7 @@ impl FakeLlm {
             let mut state = self.lock_fault();
             let faulted = match state.fault.mode {
                 FaultMode::Ok => false,
-                FaultMode::Hang | FaultMode::Malformed => true,
+                FaultMode::Hang | FaultMode::Freeze | FaultMode::Malformed => true,
                 FaultMode::Error => {
                     let n = state.error_calls;
                     state.error_calls += 1;
@@ -180,6 +180,11 @@ impl FakeLlm {
             fault,
             faulted,
         }
+    }
+
+    /// Whether the fault in force now stops every call, the ones already in progress too.
+    pub(crate) fn frozen(&self) -> bool {
+        self.lock_fault().fault.mode == FaultMode::Freeze
     }
 
     /// Counts a stream as begun; the guard counts how it ends.

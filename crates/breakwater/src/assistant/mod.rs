@@ -480,7 +480,7 @@ impl Assistant {
     async fn open_stream(
         &self,
         index: usize,
-        permit: OwnedPermit,
+        mut permit: OwnedPermit,
         prompt: &Prompt,
         ctx: &Ctx,
     ) -> Result<Opened, Unanswered> {

@@ -154,6 +154,29 @@ async fn hang_fault_never_answers_until_the_client_times_out() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn freeze_also_stops_the_calls_on_their_way_where_hang_lets_them_finish() -> anyhow::Result<()>
+{
+    let (upstream, _) = start().await?;
+    let client = Client::builder().timeout(Duration::from_secs(3)).build()?;
+    for (fault, answers) in [(Fault::hang(), true), (Fault::freeze(), false)] {
+        upstream.llm.reset();
+        upstream.llm.set_fault(Fault::ok().with_latency_ms(1_000));
+        let (result, ()) = tokio::join!(post_chat(&client, &upstream, "still there?"), async {
+            while upstream.llm.calls() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // The call is sleeping its second of latency when the fault changes.
+            upstream.llm.set_fault(fault.clone());
+        });
+        match answers {
+            true => assert_eq!(result?.status(), StatusCode::OK, "{fault:?}"),
+            false => assert!(result.is_err_and(|err| err.is_timeout()), "{fault:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn faults_never_apply_to_admin_or_health_endpoints() -> anyhow::Result<()> {
     let (upstream, client) = start().await?;
     let base = upstream.base_url();
