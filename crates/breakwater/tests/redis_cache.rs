@@ -370,3 +370,48 @@ async fn a_redis_that_never_answers_costs_a_request_at_most_the_deadline() {
     s.stop().await;
     silent.abort();
 }
+
+#[tokio::test]
+async fn breakwater_ingest_tells_the_replicas_the_new_notes_generation() {
+    // A replica whose notes store is down answers only from the cache of the newest
+    // generation any replica knows: an ingest run outside the replicas must raise it too.
+    let Some((url, _)) = test_redis().await else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).expect("notes dir");
+    std::fs::write(notes.join("kettle.md"), "# Kettle\nDescale it monthly.").expect("note");
+    let user = unique_user("ingest");
+    let shared = || {
+        let redis = RedisCache::new(&url).expect("a valid URL");
+        breakwater::cache::AnswerCache::new(16, Duration::from_secs(60)).with_redis(redis)
+    };
+    let id = UserId::parse(&user).expect("a valid user");
+    assert_eq!(shared().known_generation(&id).await, None);
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_breakwater"))
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .env("REDIS_URL", &url)
+        .arg("--env-dir")
+        .arg(dir.path())
+        .arg("--db")
+        .arg(dir.path().join("notes.db"))
+        .args(["ingest", "--no-progress", "--user", &user])
+        .arg(&notes)
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(shared().known_generation(&id).await >= Some(1));
+}

@@ -295,23 +295,33 @@ impl RedisCache {
     /// Raises the user's known notes generation to `generation` in a background task
     /// (never lowers it: writes from several replicas may arrive out of order).
     pub(super) fn raise_generation_in_background(&self, user: &UserId, generation: u64) {
-        let key = Self::generation_key(user);
-        let this = self.clone();
+        let (this, user) = (self.clone(), user.clone());
         let write = async move {
-            let (key, script) = (&key, &*RAISE);
-            let write = this.with_connection(|mut connection| async move {
-                script
-                    .key(key)
-                    .arg(generation)
-                    .arg(millis(GENERATION_TTL))
-                    .invoke_async::<()>(&mut connection)
-                    .await
-            });
-            if let Err(err) = this.inner.breaker.call(write).await {
+            if let Err(err) = this.raise_generation(&user, generation).await {
                 report("write", &err);
             }
         };
         tokio::spawn(write.in_current_span());
+    }
+
+    /// Raises the user's known notes generation to `generation` now (`breakwater ingest`,
+    /// which writes the notes outside any replica, tells them this way before it exits).
+    pub async fn raise_generation(
+        &self,
+        user: &UserId,
+        generation: u64,
+    ) -> Result<(), CallError<RedisError>> {
+        let key = Self::generation_key(user);
+        let (key, script) = (&key, &*RAISE);
+        let write = self.with_connection(|mut connection| async move {
+            script
+                .key(key)
+                .arg(generation)
+                .arg(millis(GENERATION_TTL))
+                .invoke_async::<()>(&mut connection)
+                .await
+        });
+        self.inner.breaker.call(write).await
     }
 
     /// The user's latest notes generation known to any replica, if Redis answers.

@@ -1,13 +1,15 @@
 //! `breakwater ingest PATH... [--user U]`.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::cache::RedisCache;
 use crate::cli::IngestArgs;
 use crate::config::Config;
-use crate::notes::{IngestReport, ingest};
+use crate::notes::{IngestReport, Notes, ingest};
 use crate::user::UserId;
 
 /// Ingests the files and prints what happened to each kind of file.
@@ -19,7 +21,30 @@ pub(super) async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<Ex
         .context("ingest stopped")?;
     store.finish().await.context("finishing the index")?;
     print!("{}", render(&report, &args.user, &config.notes_location()));
+    if let Some(url) = &config.redis_url {
+        share_generation(url, &*store, &args.user).await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the replicas sharing `url` that the user's notes moved on, as a replica does after
+/// its own writes: while their notes store is down they answer only from the cache of the
+/// newest generation any of them knows, and without this that would be the one before the
+/// ingest. The notes are in either way, so a Redis that does not answer is a warning.
+async fn share_generation(url: &str, store: &dyn Notes, user: &UserId) {
+    let shared = async {
+        let generation = store.generation(user).await?;
+        RedisCache::new(url)?
+            .raise_generation(user, generation)
+            .await?;
+        anyhow::Ok(())
+    };
+    if let Err(err) = shared.await {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: the notes are in, but REDIS_URL was not told their new generation              ({err:#}); replicas learn it from their next read of the store"
+        );
+    }
 }
 
 fn render(report: &IngestReport, user: &UserId, db: &str) -> String {
