@@ -198,3 +198,48 @@ fn the_change_log_is_pruned_and_search_stays_right() {
     assert_eq!(titles(&store, "number1498"), ["Note 1498"]);
     assert_eq!(store.count(&alice()).expect("count"), 1_499);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_on_the_worker_thread_finds_what_the_blocking_pool_finds() {
+    // On a multi-threaded runtime with a reader free, the async search runs in place
+    // (`search_now`); it must see the same snapshot rules, writes included.
+    let (_dir, db) = fresh();
+    let store = with_kettle(&db);
+    let user = alice();
+    let in_place = store
+        .search_now(&user, "descale", 5)
+        .expect("a reader is free")
+        .expect("search");
+    assert_eq!(in_place, store.search(&user, "descale", 5).expect("search"));
+    Notes::create(&store, &user, "Kettle, again", "descale it twice")
+        .await
+        .expect("create");
+    let found = Notes::search(&store, &user, "descale", 5)
+        .await
+        .expect("search");
+    assert_eq!(found.excerpts.len(), 2, "{found:?}");
+    assert_eq!(
+        found.generation,
+        Notes::generation(&store, &user).await.expect("generation")
+    );
+    // No searchable word: no excerpts, and still the generation.
+    let none = store
+        .search_now(&user, "?! ...", 5)
+        .expect("free")
+        .expect("search");
+    assert_eq!(
+        (none.excerpts.len(), none.generation),
+        (0, found.generation)
+    );
+}
+
+#[tokio::test]
+async fn a_single_threaded_runtime_searches_through_the_blocking_pool() {
+    let (_dir, db) = fresh();
+    let store = with_kettle(&db);
+    assert!(store.search_now(&alice(), "descale", 5).is_none());
+    let found = Notes::search(&store, &alice(), "descale", 5)
+        .await
+        .expect("search");
+    assert_eq!(found.excerpts.len(), 1);
+}
