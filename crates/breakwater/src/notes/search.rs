@@ -83,45 +83,13 @@ impl NotesStore {
     /// [`NotesError::Db`] or [`NotesError::Index`] when the database or the index fails;
     /// never because of what `query` contains.
     pub fn search(&self, user: &UserId, query: &str, k: usize) -> Result<SearchResult, NotesError> {
-        self.search_on(&mut self.conns().reader(), user, query, k)
-    }
-
-    /// [`Self::search`] on the calling worker thread, when the runtime has others to take
-    /// its tasks meanwhile (`block_in_place`) and a reader is free now: the search's CPU is
-    /// on the request's path either way, and this saves the hand-over to a blocking-pool
-    /// thread, whose wake-up on a busy machine was most of a streamed answer's added time
-    /// to its first piece. `None` otherwise (then the caller takes the blocking pool).
-    pub fn search_now(
-        &self,
-        user: &UserId,
-        query: &str,
-        k: usize,
-    ) -> Option<Result<SearchResult, NotesError>> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let multi_thread = Handle::try_current()
-            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::MultiThread);
-        if !multi_thread {
-            return None;
-        }
-        let mut conn = self.conns().try_reader()?;
-        Some(tokio::task::block_in_place(|| {
-            self.search_on(&mut conn, user, query, k)
-        }))
-    }
-
-    fn search_on(
-        &self,
-        conn: &mut rusqlite::Connection,
-        user: &UserId,
-        query: &str,
-        k: usize,
-    ) -> Result<SearchResult, NotesError> {
         let k = k.clamp(1, MAX_SEARCH_RESULTS);
         let mut analyzer = analyzer();
         let words = index_words(&mut analyzer, query);
         if words.is_empty() {
-            return Ok(SearchResult::empty(read_generation(conn, user)?));
+            return Ok(SearchResult::empty(self.generation(user)?));
         }
+        let mut conn = self.conns().reader();
         let index = self.index();
         // The index must describe the very snapshot the generation and the excerpts are read
         // from. It can be newer (another search caught it up after this snapshot began):
