@@ -219,9 +219,6 @@ impl Ticket {
     fn tracked_slot(self) -> Option<usize> {
         (self.id & TRACKED != 0).then_some((self.id >> SLOT_SHIFT) as usize)
     }
-    fn is_tracked(self) -> bool {
-        self.id & TRACKED != 0
-    }
     /// A half-open circuit's trial call.
     pub(crate) fn is_trial(self) -> bool {
         matches!(self.kind(), TicketKind::Trial)
@@ -526,7 +523,8 @@ impl Machine {
 
     fn complete_closed(&self, ticket: Ticket, outcome: Outcome) {
         let generation = ticket.generation();
-        if let Some(slot) = ticket.tracked_slot() {
+        let tracked = ticket.tracked_slot();
+        if let Some(slot) = tracked {
             self.run.untrack(slot, ticket.started);
         }
         let counted = match outcome {
@@ -536,7 +534,7 @@ impl Machine {
         };
         let Some((after, trips)) = counted else {
             // Not counted, but a tracked call that finished may decide a pending run.
-            if ticket.is_tracked() {
+            if tracked.is_some() {
                 self.trip_if_decided(generation);
             }
             return;
@@ -568,7 +566,7 @@ impl Machine {
                     OpenTime::Policy(retry_hint(outcome)),
                 );
             }
-            None if ticket.is_tracked() && !failed => self.trip_if_decided(generation),
+            None if tracked.is_some() && !failed => self.trip_if_decided(generation),
             None => {}
         }
     }
