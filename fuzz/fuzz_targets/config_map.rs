@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
             Some((name, value)) => (name.to_owned(), value.to_owned()),
             None => {
                 let n = line.bytes().map(usize::from).sum::<usize>();
-                let name = Config::VARIABLES[n % Config::VARIABLES.len()];
+                let name = Config::variables()[n % Config::variables().len()];
                 (name.to_owned(), line.to_owned())
             }
         };

@@ -270,7 +270,7 @@ async fn an_upstreams_file_with_errors_exits_2_naming_each_with_its_line() {
     let path = file.display().to_string();
     for want in [
         format!("{path}: line 3: upstream[0].url"),
-        format!("{path}: line 10: upstream[1].token_env: B_TOKEN is not set"),
+        format!("{path}: line 10: upstream[1].token_env: \"B_TOKEN\": no such variable is set"),
         format!("{path}: line 11: upstream[1].call_timeout_seconds"),
     ] {
         assert!(err.contains(&want), "{want} in {err}");

@@ -81,13 +81,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use error::{ConfigError, FileError, InvalidValue};
+pub use redact::{Secret, Url};
 pub use upstreams::UpstreamConfig;
 
 /// Everything Breakwater needs to start, parsed and validated from the environment.
 ///
 /// Build it with [`Config::from_process_env`] in `main`, or [`Config::from_map`] in tests.
 /// `Debug` and [`Config::summary`] never print the tokens.
-#[derive(Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `BREAKWATER_ENV`: which `.env.$BREAKWATER_ENV` file was read, if any.
     pub environment: Option<Environment>,
@@ -105,9 +106,9 @@ pub struct Config {
     /// The answer cache.
     pub cache: CacheConfig,
     /// `REDIS_URL`: shared answer cache and breaker state; `None` keeps both in-process.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Url>,
     /// `DATABASE_URL`: notes in PostgreSQL (`postgres://…`); `None` = SQLite at `BREAKWATER_DB`.
-    pub database_url: Option<String>,
+    pub database_url: Option<Url>,
     /// Logging.
     pub log: LogConfig,
     /// Things that are allowed but probably a mistake (an unknown `BREAKWATER_*` variable, an
@@ -116,12 +117,12 @@ pub struct Config {
 }
 
 /// The HTTP server.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// JWT mode (`BREAKWATER_JWT_*`): the user is the token's subject.
     pub jwt: Option<JwtConfig>,
     /// `BREAKWATER_ADMIN_TOKEN`: operator controls on, behind this bearer token.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// `BREAKWATER_HEADER_TIMEOUT_SECONDS`: header read and idle keep-alive deadline.
     pub header_timeout: Duration,
     /// `BREAKWATER_BODY_TIMEOUT_SECONDS`: body read deadline.
@@ -133,7 +134,7 @@ pub struct ServerConfig {
     /// `BREAKWATER_ADDR`: the listen address.
     pub addr: SocketAddr,
     /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs `Authorization: Bearer <token>`.
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
     /// `BREAKWATER_MAX_BODY_BYTES`: the largest accepted request body.
     pub max_body_bytes: usize,
 }
@@ -150,20 +151,20 @@ pub struct NotesConfig {
 }
 
 /// The LLM upstream.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LlmConfig {
     /// `HF_API_TOKEN`, else `HF_TOKEN`; `None` = excerpts-only mode.
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
     /// `HF_API_BASE`, without a trailing slash.
-    pub api_base: String,
+    pub api_base: Url,
     /// `HF_MODEL`.
     pub model: String,
     /// `HF_API_MODE`.
     pub mode: ApiMode,
     /// `HF_CHAT_URL`: the full URL used in [`ApiMode::Chat`].
-    pub chat_url: String,
+    pub chat_url: Url,
     /// `HF_TEXT_URL`: the full URL used in [`ApiMode::Text`].
-    pub text_url: String,
+    pub text_url: Url,
     /// `HF_FIRST_TOKEN_TIMEOUT_SECONDS`: a stream with no first token by then is a failure;
     /// `None` = the breaker's call timeout.
     pub first_token_timeout: Option<Duration>,
@@ -261,20 +262,18 @@ pub struct LogConfig {
 }
 
 /// `HF_API_MODE`: which upstream API the LLM client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiMode {
     /// OpenAI-style chat completions at [`LlmConfig::chat_url`].
-    #[default]
     Chat,
     /// The HF text-generation task at [`LlmConfig::text_url`].
     Text,
 }
 
 /// `BREAKWATER_LOG_FORMAT`: how log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogFormat {
     /// Human-readable lines.
-    #[default]
     Text,
     /// One JSON object per line.
     Json,
@@ -291,15 +290,8 @@ pub enum Environment {
 
 /// The default `BREAKWATER_ADDR`.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
-/// The default `HF_API_BASE`.
-pub const DEFAULT_HF_API_BASE: &str = "https://router.huggingface.co";
-/// The default `HF_MODEL`: a small instruct model.
-pub const DEFAULT_HF_MODEL: &str = "Qwen/Qwen2.5-1.5B-Instruct";
 
 impl Config {
-    /// Every variable the configuration reads, in report order.
-    pub const VARIABLES: &'static [&'static str] = parse::VARIABLES;
-
     /// True when there is no LLM token: the assistant answers with excerpts only.
     pub fn excerpts_only(&self) -> bool {
         self.upstreams.is_empty()
@@ -457,7 +449,7 @@ impl LlmConfig {
 }
 
 /// How JWTs are checked in JWT mode.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtConfig {
     /// The key tokens are signed with.
     pub key: JwtKey,
@@ -468,112 +460,13 @@ pub struct JwtConfig {
 }
 
 /// The key of [`JwtConfig`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtKey {
     /// `BREAKWATER_JWT_SECRET`: HS256 with this shared secret.
-    Secret(String),
+    Secret(Secret),
     /// `BREAKWATER_JWT_PUBLIC_KEY`: RS256 or ES256 with the PEM public key in this file
     /// (read at start-up).
     PublicKeyFile(PathBuf),
-}
-
-impl fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Secret(_) => f.write_str("Secret(<redacted>)"),
-            Self::PublicKeyFile(path) => f.debug_tuple("PublicKeyFile").field(path).finish(),
-        }
-    }
-}
-
-impl fmt::Debug for JwtConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtConfig")
-            .field("key", &self.key)
-            .field("audience", &self.audience)
-            .field("issuer", &self.issuer)
-            .finish()
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            jwt: None,
-            admin_token: None,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(60),
-            max_connections: None,
-            addr: DEFAULT_ADDR,
-            api_token: None,
-            max_body_bytes: 65_536,
-        }
-    }
-}
-
-impl Default for NotesConfig {
-    fn default() -> Self {
-        Self {
-            db: PathBuf::from("breakwater.db"),
-            top_k: 5,
-            db_timeout: Duration::from_secs(2),
-        }
-    }
-}
-
-impl Default for LlmConfig {
-    fn default() -> Self {
-        Self {
-            api_token: None,
-            api_base: DEFAULT_HF_API_BASE.to_owned(),
-            model: DEFAULT_HF_MODEL.to_owned(),
-            mode: ApiMode::Chat,
-            chat_url: parse::chat_url(DEFAULT_HF_API_BASE),
-            text_url: parse::text_url(DEFAULT_HF_API_BASE, DEFAULT_HF_MODEL),
-            first_token_timeout: None,
-            stream_idle_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            fail_threshold: 5,
-            call_timeout: Duration::from_secs(30),
-            reset_timeout: Duration::from_secs(60),
-            name: "huggingface".to_owned(),
-            max_reset_timeout: Duration::from_secs(60),
-            failure_rate: None,
-            window: Duration::from_secs(60),
-            min_calls: 10,
-            half_open_max_calls: 1,
-            success_threshold: 1,
-            slow_call: None,
-            max_in_flight: breaker::InFlightLimit::Adaptive(breaker::Adaptive::default()),
-            shared: true,
-        }
-    }
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            capacity: 10_000,
-            ttl: Duration::from_secs(3600),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            filter: "info".to_owned(),
-            format: LogFormat::Text,
-        }
-    }
 }
 
 impl ApiMode {

@@ -219,7 +219,7 @@ fn line_of(text: &str, entry: &str) -> Option<usize> {
 
 /// The error for a process variable whose value is not UTF-8, if it is one we read.
 fn not_utf8_value(name: &str, value: &OsString) -> Option<InvalidValue> {
-    let variable = Config::VARIABLES.iter().find(|known| **known == name)?;
+    let variable = Config::variables().iter().find(|known| **known == name)?;
     let value = if name.ends_with("TOKEN") {
         SECRET.to_owned()
     } else {

@@ -16,14 +16,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::values::{
-    api_mode, breaker_name, http_url, max_in_flight, model_id, rate, seconds, token, whole_count,
-};
+use super::parse::{self, Key, Source};
+use super::values::{api_mode, breaker_name, http_url, model_id, token};
 use super::{BreakerConfig, FileError, LlmConfig};
 
 /// One upstream of the chain: how to call it and the breaker in front of it.
@@ -41,26 +39,6 @@ impl UpstreamConfig {
         &self.breaker.name
     }
 }
-
-/// The keys an `[[upstream]]` entry may hold.
-const KEYS: &[&str] = &[
-    "name",
-    "mode",
-    "url",
-    "model",
-    "token_env",
-    "fail_threshold",
-    "reset_timeout_seconds",
-    "max_reset_timeout_seconds",
-    "call_timeout_seconds",
-    "half_open_max_calls",
-    "success_threshold",
-    "failure_rate",
-    "slow_call_seconds",
-    "max_in_flight",
-    "first_token_timeout_seconds",
-    "stream_idle_timeout_seconds",
-];
 
 type Entry = BTreeMap<Spanned<String>, Spanned<Value>>;
 
@@ -113,14 +91,14 @@ pub(super) fn parse(
             index: i,
             entry: entry.get_ref(),
             start: entry.span().start,
+            asked: Vec::new(),
             errors: &mut errors,
         };
-        e.unknown_keys();
         let name = e.required("name", breaker_name);
         if let Some(name) = &name
             && !names.insert(name.clone())
         {
-            e.reject(
+            e.reject_key(
                 "name",
                 format!("`{name}` names two upstreams; each needs its own"),
             );
@@ -128,77 +106,25 @@ pub(super) fn parse(
         let mode = e.optional("mode", api_mode).unwrap_or(llm.mode);
         let url = e.required("url", http_url);
         let model = e.required("model", model_id);
-        let api_token = match e.optional("token_env", |s| Ok(s.to_owned())) {
-            None => None,
-            Some(var) => match vars.get(&var).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-                None => {
-                    e.reject("token_env", format!("{var} is not set"));
-                    None
-                }
-                Some(value) => match token(value) {
-                    Ok(token) => Some(token),
-                    Err(reason) => {
-                        e.reject("token_env", format!("{var}: {reason}"));
-                        None
-                    }
-                },
-            },
-        };
-        let count = |max: u32| move |s: &str| whole_count(s, max);
-        let mut b = breaker.clone();
-        if let Some(n) = e.optional("fail_threshold", count(breaker::MAX_FAIL_THRESHOLD)) {
-            b.fail_threshold = n;
-        }
-        if let Some(d) = e.optional("reset_timeout_seconds", seconds) {
-            b.reset_timeout = d;
-            b.max_reset_timeout = b.max_reset_timeout.max(d);
-        }
-        if let Some(d) = e.optional("max_reset_timeout_seconds", seconds) {
-            if d < b.reset_timeout {
-                e.reject(
-                    "max_reset_timeout_seconds",
-                    "must be at least the reset timeout".to_owned(),
-                );
-            }
-            b.max_reset_timeout = d.max(b.reset_timeout);
-        }
-        if let Some(d) = e.optional("call_timeout_seconds", seconds) {
-            b.call_timeout = d;
-        }
-        if let Some(n) = e.optional("half_open_max_calls", count(breaker::MAX_FAIL_THRESHOLD)) {
-            b.half_open_max_calls = n;
-        }
-        if let Some(n) = e.optional("success_threshold", count(65_535)) {
-            b.success_threshold = n;
-        }
-        if let Some(r) = e.optional("failure_rate", rate) {
-            b.failure_rate = Some(r);
-        }
-        if let Some(d) = e.optional("slow_call_seconds", seconds) {
-            b.slow_call = Some(d);
-        }
-        if let Some(limit) = e.optional("max_in_flight", max_in_flight) {
-            b.max_in_flight = limit;
-        }
-        let first_token: Option<Duration> = e.optional("first_token_timeout_seconds", seconds);
-        let idle = e.optional("stream_idle_timeout_seconds", seconds);
+        let api_token = e.optional("token_env", |var| {
+            let value = vars.get(var).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let value = value.ok_or_else(|| "no such variable is set".to_owned())?;
+            token(value).map_err(|reason| format!("its value: {reason}"))
+        });
+        let (mut b, mut l) = (breaker.clone(), llm.clone());
+        parse::overrides(&mut e, &mut b, &mut l);
+        e.unknown_keys();
         let (Some(name), Some(url), Some(model)) = (name, url, model) else {
             continue;
         };
         b.name = name;
-        upstreams.push(UpstreamConfig {
-            llm: LlmConfig {
-                api_token,
-                api_base: url.clone(),
-                model,
-                mode,
-                chat_url: url.clone(),
-                text_url: url,
-                first_token_timeout: first_token.or(llm.first_token_timeout),
-                stream_idle_timeout: idle.unwrap_or(llm.stream_idle_timeout),
-            },
-            breaker: b,
-        });
+        l.api_token = api_token;
+        l.api_base = url.clone();
+        l.chat_url = url.clone();
+        l.text_url = url;
+        l.model = model;
+        l.mode = mode;
+        upstreams.push(UpstreamConfig { llm: l, breaker: b });
     }
     if errors.list.is_empty() {
         Ok(upstreams)
@@ -233,11 +159,16 @@ struct EntryReader<'a, 'e> {
     index: usize,
     entry: &'a Entry,
     start: usize,
+    /// The keys read so far: after the last read, any other key is unknown.
+    asked: Vec<&'static str>,
     errors: &'a mut Errors<'e>,
 }
 
-impl EntryReader<'_, '_> {
-    fn get(&self, key: &str) -> Option<(&Spanned<String>, &Spanned<Value>)> {
+impl<'a> EntryReader<'a, '_> {
+    fn get(&mut self, key: &'static str) -> Option<(&'a Spanned<String>, &'a Spanned<Value>)> {
+        if !self.asked.contains(&key) {
+            self.asked.push(key);
+        }
         self.entry.iter().find(|(k, _)| k.get_ref() == key)
     }
 
@@ -245,20 +176,20 @@ impl EntryReader<'_, '_> {
         let unknown: Vec<(usize, String)> = self
             .entry
             .keys()
-            .filter(|k| !KEYS.contains(&k.get_ref().as_str()))
+            .filter(|k| !self.asked.contains(&k.get_ref().as_str()))
             .map(|k| (k.span().start, k.get_ref().clone()))
             .collect();
         for (offset, key) in unknown {
             let reason = format!(
                 "upstream[{}].{key}: unknown key (expected one of {})",
                 self.index,
-                KEYS.join(", ")
+                self.asked.join(", ")
             );
             self.errors.at(offset, reason);
         }
     }
 
-    fn reject(&mut self, key: &str, reason: String) {
+    fn reject_key(&mut self, key: &'static str, reason: String) {
         let offset = self.get(key).map_or(self.start, |(_, v)| v.span().start);
         self.errors
             .at(offset, format!("upstream[{}].{key}: {reason}", self.index));
@@ -267,7 +198,7 @@ impl EntryReader<'_, '_> {
     /// A key's value checked by `parse` (numbers are checked as they are written).
     fn optional<T>(
         &mut self,
-        key: &str,
+        key: &'static str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let (_, value) = self.get(key)?;
@@ -277,14 +208,14 @@ impl EntryReader<'_, '_> {
             Value::Float(f) => f.to_string(),
             other => {
                 let reason = format!("expected a string or a number, got a {}", other.type_str());
-                self.reject(key, reason);
+                self.reject_key(key, reason);
                 return None;
             }
         };
         match parse(text.trim()) {
             Ok(parsed) => Some(parsed),
             Err(reason) => {
-                self.reject(key, format!("{text:?}: {reason}"));
+                self.reject_key(key, format!("{text:?}: {reason}"));
                 None
             }
         }
@@ -292,11 +223,11 @@ impl EntryReader<'_, '_> {
 
     fn required<T>(
         &mut self,
-        key: &str,
+        key: &'static str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         if self.get(key).is_none() {
-            self.reject(
+            self.reject_key(
                 key,
                 "missing (every upstream needs name, url and model)".to_owned(),
             );
@@ -306,12 +237,28 @@ impl EntryReader<'_, '_> {
     }
 }
 
+impl Source for EntryReader<'_, '_> {
+    fn read<T>(&mut self, key: Key, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        self.optional(key.file, parse)
+    }
+
+    fn reject(&mut self, key: Key, reason: String) {
+        self.reject_key(key.file, reason);
+    }
+
+    fn name(&self, key: Key) -> &'static str {
+        key.file
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn defaults() -> (LlmConfig, BreakerConfig) {
-        (LlmConfig::default(), BreakerConfig::default())
+        let config = crate::config::Config::default();
+        (config.llm, config.breaker)
     }
 
     fn parsed(text: &str, vars: &[(&str, &str)]) -> Result<Vec<UpstreamConfig>, Vec<String>> {
@@ -355,10 +302,28 @@ model = "small"
         assert_eq!(s.llm.mode, crate::config::ApiMode::Text);
         assert_eq!(s.llm.endpoint_url(), "http://127.0.0.1:9002/models/small");
         assert_eq!(s.llm.api_token, None);
-        assert_eq!(
-            s.breaker.fail_threshold,
-            BreakerConfig::default().fail_threshold
-        );
+        assert_eq!(s.breaker.fail_threshold, defaults().1.fail_threshold);
+    }
+
+    #[test]
+    fn an_entry_s_open_time_follows_its_reset_timeout_unless_the_environment_grows_it() {
+        let text = "[[upstream]]\nname = \"a\"\nurl = \"http://h/x\"\nmodel = \"m\"\n\
+                    reset_timeout_seconds = 10\n";
+        // The environment's open time is constant (60 s): the entry's stays constant.
+        let list = parsed(text, &[]).expect("valid");
+        assert_eq!(list[0].breaker.reset_timeout, Duration::from_secs(10));
+        assert_eq!(list[0].breaker.max_reset_timeout, Duration::from_secs(10));
+        // The environment's grows to 300 s: the entry keeps that cap.
+        let (llm, mut breaker) = defaults();
+        breaker.max_reset_timeout = Duration::from_secs(300);
+        let list = parse(
+            Path::new("up.toml"),
+            text,
+            (&llm, &breaker),
+            &HashMap::new(),
+        )
+        .expect("valid");
+        assert_eq!(list[0].breaker.max_reset_timeout, Duration::from_secs(300));
     }
 
     #[test]
@@ -384,7 +349,7 @@ token_env = "MISSING_TOKEN"
             "up.toml: line 10: upstream[1].mode: \"sideways\"",
             "up.toml: line 8: upstream[1].url: missing",
             "up.toml: line 8: upstream[1].model: missing",
-            "up.toml: line 11: upstream[1].token_env: MISSING_TOKEN is not set",
+            "up.toml: line 11: upstream[1].token_env: \"MISSING_TOKEN\": no such variable is set",
         ];
         for want in expected {
             assert!(

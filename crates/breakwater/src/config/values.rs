@@ -4,11 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::Url;
-
 use breaker::{Adaptive, InFlightLimit};
 
-use super::{ApiMode, Environment, LogFormat};
+use super::{ApiMode, Environment, LogFormat, Secret, Url};
 
 /// The longest accepted duration: one year. Bounds what later `Instant + Duration` can see.
 const MAX_SECONDS: f64 = 31_536_000.0;
@@ -135,13 +133,13 @@ pub(super) fn max_in_flight(s: &str) -> Result<InFlightLimit, String> {
 }
 
 /// An `http://` or `https://` URL with a host.
-pub(super) fn http_url(s: &str) -> Result<String, String> {
+pub(super) fn http_url(s: &str) -> Result<Url, String> {
     let reason = || "expected an http:// or https:// URL".to_owned();
-    let url = Url::parse(s).map_err(|_| reason())?;
+    let url = reqwest::Url::parse(s).map_err(|_| reason())?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(reason());
     }
-    Ok(s.to_owned())
+    Ok(s.to_owned().into())
 }
 
 /// An `http(s)` URL that paths are appended to: no query or fragment, trailing `/` trimmed.
@@ -174,14 +172,14 @@ pub(super) fn breaker_name(s: &str) -> Result<String, String> {
 }
 
 /// A bearer token: it goes into an HTTP header, so visible ASCII only.
-pub(super) fn token(s: &str) -> Result<String, String> {
+pub(super) fn token(s: &str) -> Result<Secret, String> {
     if !s.chars().all(|c| c.is_ascii_graphic()) {
         return Err("expected visible ASCII characters only (no spaces or line breaks)".into());
     }
-    Ok(s.to_owned())
+    Ok(s.to_owned().into())
 }
 
-pub(super) fn redis_url(s: &str) -> Result<String, String> {
+pub(super) fn redis_url(s: &str) -> Result<Url, String> {
     let lower = s.to_ascii_lowercase();
     if lower.starts_with("rediss://") {
         return Err("TLS to Redis (rediss://) is not built in; use redis:// or unix://".to_owned());
@@ -190,18 +188,18 @@ pub(super) fn redis_url(s: &str) -> Result<String, String> {
         .iter()
         .find_map(|scheme| lower.strip_prefix(scheme));
     match rest {
-        Some(rest) if !rest.is_empty() => Ok(s.to_owned()),
+        Some(rest) if !rest.is_empty() => Ok(s.to_owned().into()),
         _ => Err("expected a URL starting with redis:// or unix://".to_owned()),
     }
 }
 
-pub(super) fn database_url(s: &str) -> Result<String, String> {
+pub(super) fn database_url(s: &str) -> Result<Url, String> {
     let lower = s.to_ascii_lowercase();
     if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
         return Err("expected a PostgreSQL URL starting with postgres:// or postgresql://".into());
     }
     match s.parse::<tokio_postgres::Config>() {
-        Ok(_) => Ok(s.to_owned()),
+        Ok(_) => Ok(s.to_owned().into()),
         Err(e) => Err(format!("not a PostgreSQL connection URL ({e})")),
     }
 }
