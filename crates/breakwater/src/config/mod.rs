@@ -262,7 +262,7 @@ pub struct LogConfig {
 }
 
 /// `HF_API_MODE`: which upstream API the LLM client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum ApiMode {
     /// OpenAI-style chat completions at [`LlmConfig::chat_url`].
     Chat,
@@ -271,7 +271,7 @@ pub enum ApiMode {
 }
 
 /// `BREAKWATER_LOG_FORMAT`: how log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -280,7 +280,7 @@ pub enum LogFormat {
 }
 
 /// `BREAKWATER_ENV`: the deployment environment, which selects `.env.$BREAKWATER_ENV`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Environment {
     /// `development`: reads `.env.development`.
     Development,
@@ -342,7 +342,9 @@ impl Config {
 
     /// A one-line description for the start-up log; holds no secrets.
     pub fn summary(&self) -> String {
-        let env = self.environment.map_or("unset", Environment::as_str);
+        let env = self
+            .environment
+            .map_or("unset".to_owned(), |e| e.to_string());
         let llm = if self.excerpts_only() {
             "off (no HF_API_TOKEN: excerpts only)".to_owned()
         } else {
@@ -469,43 +471,15 @@ pub enum JwtKey {
     PublicKeyFile(PathBuf),
 }
 
-impl ApiMode {
-    /// `"chat"` or `"text"`, as written in `HF_API_MODE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiMode::Chat => "chat",
-            ApiMode::Text => "text",
-        }
-    }
-}
-
-impl LogFormat {
-    /// `"text"` or `"json"`, as written in `BREAKWATER_LOG_FORMAT`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    }
-}
-
-impl Environment {
-    /// `"development"` or `"production"`, as written in `BREAKWATER_ENV`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Development => "development",
-            Environment::Production => "production",
-        }
-    }
-}
-
-macro_rules! display_as_str {
+// Each is written as its `ValueEnum` name (`chat`, `json`, `production`), as it is parsed.
+macro_rules! display_as_value_name {
     ($($ty:ty),*) => {$(
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                let value = clap::ValueEnum::to_possible_value(self).ok_or(fmt::Error)?;
+                f.write_str(value.get_name())
             }
         }
     )*};
 }
-display_as_str!(ApiMode, LogFormat, Environment);
+display_as_value_name!(ApiMode, LogFormat, Environment);

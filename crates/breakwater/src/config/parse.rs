@@ -13,9 +13,9 @@ use breaker::{Adaptive, InFlightLimit};
 use super::redact::{self, SECRET};
 use super::upstreams::{self, UpstreamConfig};
 use super::values::{
-    api_mode, base_url, boolean, breaker_name, database_url, environment, file_path, http_url,
-    log_filter, log_format, max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token,
-    whole_count, whole_number, whole_usize, whole_usize_to,
+    base_url, boolean, breaker_name, choice, database_url, file_path, http_url, log_filter,
+    max_in_flight, model_id, rate, redis_url, seconds, socket_addr, token, whole_count,
+    whole_number, whole_usize, whole_usize_to,
 };
 use super::{
     ApiMode, BreakerConfig, CacheConfig, Config, ConfigError, DEFAULT_ADDR, FileError,
@@ -211,7 +211,7 @@ impl<'a> Reader<'a> {
     /// The whole configuration, the defaults standing in for every rejected value.
     fn config(&mut self) -> Config {
         let secs = Duration::from_secs;
-        let environment = self.optional("BREAKWATER_ENV", environment);
+        let environment = self.optional("BREAKWATER_ENV", choice);
         let server = self.server();
         let notes = NotesConfig {
             db: self.value("BREAKWATER_DB", "breakwater.db".into(), file_path),
@@ -246,7 +246,7 @@ impl<'a> Reader<'a> {
             redis_url: self.optional("REDIS_URL", redis_url),
             database_url: self.optional("DATABASE_URL", database_url),
             log: LogConfig {
-                format: self.value("BREAKWATER_LOG_FORMAT", LogFormat::Text, log_format),
+                format: self.value("BREAKWATER_LOG_FORMAT", LogFormat::Text, choice),
                 filter: self
                     .optional("RUST_LOG", log_filter)
                     .unwrap_or_else(|| "info".into()),
@@ -467,7 +467,7 @@ impl<'a> Reader<'a> {
         };
         let api_base = self.value("HF_API_BASE", DEFAULT_HF_API_BASE.into(), base_url);
         let model = self.value("HF_MODEL", DEFAULT_HF_MODEL.into(), model_id);
-        let mode = self.value("HF_API_MODE", ApiMode::Chat, api_mode);
+        let mode = self.value("HF_API_MODE", ApiMode::Chat, choice);
         let chat_url = self.optional("HF_CHAT_URL", http_url);
         let text_url = self.optional("HF_TEXT_URL", http_url);
         LlmConfig {

@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 
 use super::redact::SECRET;
-use super::values::environment;
+use super::values::choice;
 use super::{Config, ConfigError, FileError, InvalidValue};
 
 const BREAKWATER_ENV: &str = "BREAKWATER_ENV";
@@ -112,7 +112,9 @@ fn load(
         .find_map(|layer| layer.get(BREAKWATER_ENV))
         .cloned();
     let mut env_file = HashMap::new();
-    if let Some(Ok(environment)) = selected_env.as_deref().map(|name| environment(name.trim()))
+    if let Some(Ok(environment)) = selected_env
+        .as_deref()
+        .map(|name| choice::<super::Environment>(name.trim()))
         && dir.is_dir()
     {
         let path = dir.join(format!(".env.{environment}"));

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::parse::{self, Key, Source};
-use super::values::{api_mode, breaker_name, http_url, model_id, token};
+use super::values::{breaker_name, choice, http_url, model_id, token};
 use super::{BreakerConfig, FileError, LlmConfig};
 
 /// One upstream of the chain: how to call it and the breaker in front of it.
@@ -103,7 +103,7 @@ pub(super) fn parse(
                 format!("`{name}` names two upstreams; each needs its own"),
             );
         }
-        let mode = e.optional("mode", api_mode).unwrap_or(llm.mode);
+        let mode = e.optional("mode", choice).unwrap_or(llm.mode);
         let url = e.required("url", http_url);
         let model = e.required("model", model_id);
         let api_token = e.optional("token_env", |var| {

@@ -6,33 +6,20 @@ use std::time::Duration;
 
 use breaker::{Adaptive, InFlightLimit};
 
-use super::{ApiMode, Environment, LogFormat, Secret, Url};
+use super::{Secret, Url};
 
 /// The longest accepted duration: one year. Bounds what later `Instant + Duration` can see.
 const MAX_SECONDS: f64 = 31_536_000.0;
 
-pub(super) fn environment(s: &str) -> Result<Environment, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "development" => Ok(Environment::Development),
-        "production" => Ok(Environment::Production),
-        _ => Err("expected development or production".to_owned()),
-    }
-}
-
-pub(super) fn api_mode(s: &str) -> Result<ApiMode, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "chat" => Ok(ApiMode::Chat),
-        "text" => Ok(ApiMode::Text),
-        _ => Err("expected chat or text".to_owned()),
-    }
-}
-
-pub(super) fn log_format(s: &str) -> Result<LogFormat, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        _ => Err("expected text or json".to_owned()),
-    }
+/// One of `T`'s names, in any case (`chat`, `TEXT`).
+pub(super) fn choice<T: clap::ValueEnum>(s: &str) -> Result<T, String> {
+    T::from_str(s, true).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| Some(v.to_possible_value()?.get_name().to_owned()))
+            .collect();
+        format!("expected {}", names.join(" or "))
+    })
 }
 
 pub(super) fn boolean(s: &str) -> Result<bool, String> {
