@@ -36,7 +36,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     // Every breaker's transitions (the LLM upstreams', Redis's, PostgreSQL's) for /status.
     let activity = std::sync::Arc::new(crate::assistant::Activity::default());
     let notes = config
-        .open_notes_observed(activity.clone())
+        .open_notes(Some(activity.clone()))
         .await
         .with_context(|| format!("opening the notes store at {}", config.notes_location()))?;
     // The recorder first: metric handles taken before it exists would count into nothing.

@@ -15,6 +15,8 @@ fn breakwater(env_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_breakwater"));
     command
         .env_clear()
+        // A coverage run: the child writes its own profile too.
+        .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
         .env("RUST_LOG", "warn")
         .arg("--env-dir")
         .arg(env_dir);

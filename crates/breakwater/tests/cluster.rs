@@ -134,6 +134,8 @@ impl Cluster {
             command
                 .args(["--env-dir", &dir.path().display().to_string(), "serve"])
                 .env_clear()
+                // A coverage run: the child writes its own profile too.
+                .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
                 .env("RUST_LOG", "warn")
                 .env("BREAKWATER_ADDR", &addr)
                 .env("DATABASE_URL", database.url())

@@ -392,6 +392,8 @@ async fn breakwater_ingest_tells_the_replicas_the_new_notes_generation() {
 
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_breakwater"))
         .env_clear()
+        // A coverage run: the child writes its own profile too.
+        .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
         .env("RUST_LOG", "warn")
         .env("REDIS_URL", &url)
         .arg("--env-dir")

@@ -26,6 +26,8 @@ async fn start(dir: &Path, open_files: u32) -> (Child, String) {
         .arg(env!("CARGO_BIN_EXE_breakwater"))
         .args(["--env-dir", &dir.display().to_string(), "serve"])
         .env_clear()
+        // A coverage run: the child writes its own profile too.
+        .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
         .env("RUST_LOG", "warn")
         .env("BREAKWATER_ADDR", &addr)
         .env("BREAKWATER_DB", dir.join("notes.db"))

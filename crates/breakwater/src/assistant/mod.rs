@@ -129,7 +129,7 @@ impl Assistant {
     }
 
     /// [`Self::new`], recording into `activity` (which the notes store's breaker may
-    /// already report to: see [`Config::open_notes_observed`]).
+    /// already report to: see [`Config::open_notes`]).
     pub fn with_activity(
         config: &Config,
         notes: SharedNotes,

@@ -19,7 +19,7 @@ use crate::notes::Excerpt;
 /// HTTP API's JSON with `--json`).
 #[expect(clippy::print_stdout, reason = "the answer is the command's output")]
 pub(super) async fn run(config: &Config, args: &AskArgs) -> anyhow::Result<ExitCode> {
-    let notes = config.open_notes().await?;
+    let notes = config.open_notes(None).await?;
     let assistant = Assistant::new(config, notes).context("building the assistant")?;
     let question = Question {
         user: args.user.clone(),

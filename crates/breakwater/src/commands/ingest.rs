@@ -15,7 +15,7 @@ use crate::user::UserId;
 /// Ingests the files and prints what happened to each kind of file.
 #[expect(clippy::print_stdout, reason = "the report is the command's output")]
 pub(super) async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let store = config.open_notes().await?;
+    let store = config.open_notes(None).await?;
     let report = ingest(&*store, &args.user, &args.paths, !args.no_progress)
         .await
         .context("ingest stopped")?;

@@ -306,38 +306,19 @@ impl Config {
         }
     }
 
-    /// Opens the notes store this configuration names (see [`crate::notes::open`]).
+    /// Opens the notes store this configuration names (see [`crate::notes::open`]);
+    /// `observer`, when given, is told of the store breaker's events (the status page's
+    /// record of transitions).
     ///
     /// # Errors
     ///
     /// When the store cannot be opened or migrated.
-    pub async fn open_notes(&self) -> Result<crate::notes::SharedNotes, crate::notes::NotesError> {
-        crate::notes::open(
-            &self.notes.db,
-            self.database_url.as_deref(),
-            self.notes.db_timeout,
-            None,
-        )
-        .await
-    }
-
-    /// [`Self::open_notes`], with `observer` told of the store breaker's events (the status
-    /// page's record of transitions).
-    ///
-    /// # Errors
-    ///
-    /// When the store cannot be opened or migrated.
-    pub async fn open_notes_observed(
+    pub async fn open_notes(
         &self,
-        observer: std::sync::Arc<dyn breaker::Listener>,
+        observer: Option<std::sync::Arc<dyn breaker::Listener>>,
     ) -> Result<crate::notes::SharedNotes, crate::notes::NotesError> {
-        crate::notes::open(
-            &self.notes.db,
-            self.database_url.as_deref(),
-            self.notes.db_timeout,
-            Some(observer),
-        )
-        .await
+        let (db, url) = (&self.notes.db, self.database_url.as_deref());
+        crate::notes::open(db, url, self.notes.db_timeout, observer).await
     }
 
     /// A one-line description for the start-up log; holds no secrets.
