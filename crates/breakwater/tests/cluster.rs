@@ -108,7 +108,26 @@ fn free_port() -> u16 {
 /// One replica process.
 struct Replica {
     base: String,
-    _child: Child,
+    child: Child,
+}
+
+impl Drop for Replica {
+    /// SIGTERM first, as an orchestrator stops a replica, so that it shuts down cleanly (and
+    /// a coverage run gets its profile); `kill_on_drop` is the backstop after 5 s.
+    fn drop(&mut self) {
+        let Some(pid) = self.child.id() else {
+            return;
+        };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        for _ in 0..500 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// Three replicas, their database, Redis and upstream.
@@ -157,7 +176,7 @@ impl Cluster {
                 .expect("the binary runs");
             replicas.push(Replica {
                 base: format!("http://{addr}"),
-                _child: child,
+                child,
             });
         }
         let cluster = Self {
