@@ -73,3 +73,48 @@ pub struct BuildError {
     /// Why it is wrong.
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_says_why_and_when_the_next_trial_is() {
+        let open = Rejected {
+            state: State::Open,
+            retry_after: Some(Duration::from_millis(1500)),
+        };
+        assert_eq!(
+            open.to_string(),
+            "circuit breaker is open: call rejected, next trial in 1.500s"
+        );
+        let forced = Rejected {
+            state: State::ForcedOpen,
+            retry_after: None,
+        };
+        assert!(!forced.is_shed());
+        assert!(
+            forced.to_string().ends_with(", no trial scheduled"),
+            "{forced}"
+        );
+        let shed = Rejected {
+            state: State::Closed,
+            retry_after: Some(Duration::ZERO),
+        };
+        assert!(shed.is_shed());
+        assert_eq!(
+            shed.to_string(),
+            "too many calls in flight to the upstream: call shed"
+        );
+    }
+
+    #[test]
+    fn a_call_error_shows_its_cause_and_keeps_the_inner_error() {
+        let timeout: CallError<&str> = CallError::Timeout(Duration::from_millis(250));
+        assert_eq!(timeout.to_string(), "call timed out after 0.250s");
+        assert_eq!(timeout.into_inner(), None);
+        let inner: CallError<&str> = CallError::Inner("upstream said 503");
+        assert_eq!(inner.to_string(), "upstream said 503");
+        assert_eq!(inner.into_inner(), Some("upstream said 503"));
+    }
+}

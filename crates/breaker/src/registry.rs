@@ -79,3 +79,52 @@ impl Registry {
         self.all().iter().map(CircuitBreaker::status).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_name_is_built_once_and_shared_by_every_clone() {
+        let registry = Registry::new();
+        let other = registry.clone();
+        assert!(registry.get("chat").is_none());
+        let first = registry
+            .get_or_build("chat", |b| b.reset_timeout(Duration::from_secs(5)))
+            .expect("valid");
+        // The second call finds it: `configure` does not run again.
+        let again = other
+            .get_or_build("chat", |_| panic!("built twice"))
+            .expect("registered");
+        assert_eq!(again.status().reset_timeout_seconds, 5.0);
+        assert_eq!(first.name(), again.name());
+        assert_eq!(registry.all().len(), 1);
+    }
+
+    #[test]
+    fn a_bad_configuration_registers_nothing() {
+        let registry = Registry::new();
+        let built = registry.get_or_build("chat", |b| b.half_open_max_calls(0));
+        assert!(built.is_err());
+        assert!(registry.get("chat").is_none());
+        assert!(registry.statuses().is_empty());
+    }
+
+    #[test]
+    fn insert_replaces_a_breaker_of_the_same_name() {
+        let registry = Registry::new();
+        let build = |secs| {
+            CircuitBreaker::builder("chat")
+                .reset_timeout(Duration::from_secs(secs))
+                .build()
+                .expect("valid")
+        };
+        registry.insert(build(5));
+        registry.insert(build(9));
+        let statuses = registry.statuses();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].reset_timeout_seconds, 9.0);
+    }
+}

@@ -153,6 +153,20 @@ async fn status_of_an_unreachable_server_exits_1_naming_the_url() {
 }
 
 #[tokio::test]
+async fn status_of_a_server_that_answers_an_error_exits_1_with_its_answer() {
+    let app = TestServer::start().await;
+    // A base URL under which the health endpoint is not found.
+    let url = format!("{}/not-breakwater", app.server.base_url());
+
+    let output = run(breakwater(app.dir.path()).args(["status", "--server", &url])).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("answered 404"), "{said}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn ask_with_nothing_to_answer_from_exits_3_with_the_retry_after() {
     let dir = TempDir::new().expect("temp dir");
     let output = run(breakwater(dir.path())
@@ -193,8 +207,18 @@ async fn status_watch_redraws_the_table_until_stopped() {
         }
     })
     .await;
-    child.kill().await.expect("stopped");
+    // Ctrl-C stops it, with success.
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(sent.is_ok_and(|s| s.success()));
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
     assert!(frames.is_ok(), "fewer than three frames: {seen}");
+    assert!(
+        exit.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+        "Ctrl-C did not end the watch with success"
+    );
     let last = seen.split("\x1b[2J").nth(2).unwrap_or_default();
     assert!(
         last.contains("NAME") && last.contains("huggingface"),

@@ -117,3 +117,87 @@ impl TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ApiMode;
+
+    /// A chat-completions stream whose body is `body`, as reqwest hands it over.
+    fn chat_stream(body: impl Into<reqwest::Body>) -> TokenStream {
+        let response = axum::http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(body.into())
+            .expect("a response");
+        TokenStream::new(response.into(), super::super::dialect::of(ApiMode::Chat))
+    }
+
+    fn delta(text: &str) -> String {
+        format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n")
+    }
+
+    #[tokio::test]
+    async fn an_error_event_is_a_failure_with_its_message_and_ends_the_stream() {
+        let body = format!(
+            "{}event: error\ndata: {{\"error\":{{\"message\":\"overloaded\"}}}}\n\n",
+            delta("Hi")
+        );
+        let mut stream = chat_stream(body);
+        assert_eq!(stream.next().await.expect("a piece").text, "Hi");
+        let err = stream.next().await.expect_err("the error event");
+        assert!(
+            matches!(&err, LlmError::InStream(d) if d.contains("overloaded")),
+            "{err:?}"
+        );
+        // Nothing more is read after a failure.
+        assert!(matches!(stream.next().await, Err(LlmError::Cut)));
+    }
+
+    #[tokio::test]
+    async fn an_error_event_that_is_not_json_keeps_its_text() {
+        let mut stream = chat_stream("event: error\ndata: the model is loading\n\n");
+        let err = stream.next().await.expect_err("the error event");
+        assert!(
+            matches!(&err, LlmError::InStream(d) if d == "the model is loading"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_its_end_marker_is_cut() {
+        let mut stream = chat_stream(delta("Hi"));
+        assert_eq!(stream.next().await.expect("a piece").text, "Hi");
+        assert!(matches!(stream.next().await, Err(LlmError::Cut)));
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_text_are_malformed() {
+        let mut stream = chat_stream(b"data: \xff\xfe\n\n".to_vec());
+        let err = stream.next().await.expect_err("not UTF-8");
+        assert!(
+            matches!(&err, LlmError::Malformed(m) if m.starts_with("not an event stream")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_larger_than_a_whole_answer_may_be_is_malformed() {
+        // One event that never ends: without the cap it would be buffered without bound.
+        let body = format!("data: {}", "x".repeat(MAX_BODY + 1));
+        let mut stream = chat_stream(body);
+        let err = stream.next().await.expect_err("too large");
+        assert!(
+            matches!(&err, LlmError::Malformed(m) if m.contains("larger than")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_whole_answer_is_one_last_piece() {
+        let mut stream = TokenStream::whole("All of it".to_owned());
+        let chunk = stream.next().await.expect("the answer");
+        assert_eq!((chunk.text.as_str(), chunk.end), ("All of it", true));
+        assert!(matches!(stream.next().await, Err(LlmError::Cut)));
+        assert!(format!("{stream:?}").starts_with("TokenStream"));
+    }
+}
