@@ -302,3 +302,51 @@ async fn an_upstreams_file_with_errors_exits_2_naming_each_with_its_line() {
         assert!(err.contains(&want), "{want} in {err}");
     }
 }
+
+#[tokio::test]
+async fn values_that_are_not_utf8_are_named_and_a_token_is_not_shown() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = TempDir::new().expect("temp dir");
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let output = run(breakwater(dir.path())
+        .env("HF_MODEL", not_utf8)
+        .env("HF_API_TOKEN", not_utf8)
+        // Not ours: ignored, even though it is not UTF-8 either.
+        .env("SOMEONE_ELSES", not_utf8)
+        .arg("status"))
+    .await;
+
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("HF_MODEL=\"caf\u{FFFD}\": expected valid UTF-8"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"HF_API_TOKEN="***": expected valid UTF-8"#),
+        "{err}"
+    );
+    assert!(!err.contains("SOMEONE_ELSES"), "{err}");
+}
+
+#[tokio::test]
+async fn a_dotenv_file_that_cannot_be_used_is_named_with_its_line() {
+    let dir = TempDir::new().expect("temp dir");
+    std::fs::write(
+        dir.path().join(".env"),
+        b"HF_MODEL=ok\nHF_API_BASE=caf\xe9\n",
+    )
+    .expect("written");
+    let output = run(breakwater(dir.path()).arg("status")).await;
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains(".env: line 2: not valid UTF-8"), "{err}");
+
+    // A `.env` that is a directory cannot be read.
+    let dir = TempDir::new().expect("temp dir");
+    std::fs::create_dir(dir.path().join(".env")).expect("a directory");
+    let output = run(breakwater(dir.path()).arg("status")).await;
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains(".env: cannot read"), "{err}");
+}

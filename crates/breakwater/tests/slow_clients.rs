@@ -87,7 +87,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test]
 async fn headers_that_never_finish_idle_keep_alive_and_slow_bodies_are_cut_off() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_server, addr) = start(dir.path(), 1024).await;
+    let (server, addr) = start(dir.path(), 1024).await;
 
     let mut unfinished = TcpStream::connect(&addr).await.expect("connected");
     unfinished
@@ -124,12 +124,13 @@ async fn headers_that_never_finish_idle_keep_alive_and_slow_bodies_are_cut_off()
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains(r#""error":"body_timeout""#), "{answer}");
+    stop(server).await;
 }
 
 #[tokio::test]
 async fn a_flood_of_idle_connections_under_a_low_descriptor_limit_leaves_healthz_answering() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_server, addr) = start(dir.path(), 256).await;
+    let (server, addr) = start(dir.path(), 256).await;
     let mut flood = Vec::new();
     for _ in 0..300 {
         if let Ok(stream) = TcpStream::connect(&addr).await {
@@ -157,4 +158,19 @@ async fn a_flood_of_idle_connections_under_a_low_descriptor_limit_leaves_healthz
         }
     }
     assert_eq!(closed, flood.len(), "every idle connection was closed");
+    stop(server).await;
+}
+
+/// SIGTERM, as an orchestrator stops a replica: it exits cleanly within 10 s.
+async fn stop(mut server: Child) {
+    let pid = server.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    let exit = tokio::time::timeout(Duration::from_secs(10), server.wait()).await;
+    assert!(
+        exit.is_ok_and(|status| status.is_ok_and(|s| s.success())),
+        "the server did not stop cleanly on SIGTERM"
+    );
 }
