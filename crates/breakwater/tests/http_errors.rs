@@ -81,6 +81,23 @@ async fn send_bad_requests(app: &TestServer) -> usize {
         (app.get("/api/notes?limit=abc").await, 400, "invalid_query"),
         (app.get("/api/notes?limit=0").await, 422, "invalid_request"),
         (
+            app.get("/api/notes?offset=4294967296").await,
+            422,
+            "invalid_request",
+        ),
+        (
+            app.client
+                .put(app.url("/api/notes/1?user_id=alice"))
+                .json(&json!({"user_id": "bob", "title": "t", "body": "b"}))
+                .send()
+                .await
+                .expect("an answer"),
+            422,
+            "invalid_request",
+        ),
+        // A note id that is not UTF-8 once decoded.
+        (app.get("/api/notes/%FF").await, 400, "invalid_query"),
+        (
             app.get("/api/notes?user_id=a%20b").await,
             422,
             "invalid_request",

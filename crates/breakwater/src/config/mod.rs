@@ -10,7 +10,7 @@
 //! off a `REDIS_URL` from `.env`.
 //!
 //! The parse is a pure function over a map ([`Config::from_map`]); [`Config::load`] layers the
-//! sources and [`Config::from_process_env`] is the only code in the crate that reads
+//! sources and [`Config::from_process_env_in`] is the only code in the crate that reads
 //! `std::env`. Every variable is parsed and all bad values are reported together in one
 //! [`ConfigError`].
 //!
@@ -86,7 +86,7 @@ pub use upstreams::UpstreamConfig;
 
 /// Everything Breakwater needs to start, parsed and validated from the environment.
 ///
-/// Build it with [`Config::from_process_env`] in `main`, or [`Config::from_map`] in tests.
+/// Build it with [`Config::from_process_env_in`] in `main`, or [`Config::from_map`] in tests.
 /// `Debug` and [`Config::summary`] never print the tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

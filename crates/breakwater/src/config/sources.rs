@@ -13,16 +13,11 @@ use super::{Config, ConfigError, FileError, InvalidValue};
 const BREAKWATER_ENV: &str = "BREAKWATER_ENV";
 
 impl Config {
-    /// Reads the configuration of this process: `.env` files in the working directory, the
-    /// real environment, then `overrides` (from [`crate::cli::Cli::overrides`]).
+    /// Reads the configuration of this process: `.env` files in `dir` (`--env-dir`, the
+    /// working directory by default), the real environment, then `overrides` (from
+    /// [`crate::cli::Cli::overrides`]).
     ///
     /// The only function in the crate that reads `std::env`.
-    pub fn from_process_env(overrides: &[(&'static str, String)]) -> Result<Config, ConfigError> {
-        Self::from_process_env_in(Path::new("."), overrides)
-    }
-
-    /// Like [`Config::from_process_env`], with the `.env` files looked up in `dir`
-    /// (`--env-dir`).
     pub fn from_process_env_in(
         dir: &Path,
         overrides: &[(&'static str, String)],

@@ -327,6 +327,23 @@ model = "small"
     }
 
     #[test]
+    fn a_value_of_the_wrong_kind_and_a_cap_below_the_reset_timeout_are_named() {
+        let text = "[[upstream]]\nname = \"a\"\nurl = \"http://h/x\"\nmodel = \"m\"\n\
+                    fail_threshold = true\nreset_timeout_seconds = 10\n\
+                    max_reset_timeout_seconds = 5\n";
+        let errors = parsed(text, &[]).expect_err("invalid");
+        assert_eq!(
+            errors,
+            [
+                "up.toml: line 5: upstream[0].fail_threshold: expected a string or a number, \
+                 got a boolean",
+                "up.toml: line 7: upstream[0].max_reset_timeout_seconds: must be at least \
+                 reset_timeout_seconds (10s)",
+            ]
+        );
+    }
+
+    #[test]
     fn every_error_is_named_with_its_key_and_line_at_once() {
         let text = r#"[[upstream]]
 name = "a"
