@@ -105,8 +105,9 @@ impl TokenStream {
                 }
             };
             if event.event == "error" {
-                let detail = serde_json::from_str(&event.data)
-                    .map(|v| error_text(&v))
+                // The data is the error itself or, as in a chunk, an object holding it.
+                let detail = serde_json::from_str::<serde_json::Value>(&event.data)
+                    .map(|v| error_text(v.get("error").unwrap_or(&v)))
                     .unwrap_or_else(|_| event.data.chars().take(MAX_DETAIL).collect());
                 return Err(LlmError::InStream(detail));
             }
@@ -138,29 +139,23 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_event_is_a_failure_with_its_message_and_ends_the_stream() {
-        let body = format!(
-            "{}event: error\ndata: {{\"error\":{{\"message\":\"overloaded\"}}}}\n\n",
-            delta("Hi")
-        );
-        let mut stream = chat_stream(body);
-        assert_eq!(stream.next().await.expect("a piece").text, "Hi");
-        let err = stream.next().await.expect_err("the error event");
-        assert!(
-            matches!(&err, LlmError::InStream(d) if d.contains("overloaded")),
-            "{err:?}"
-        );
-        // Nothing more is read after a failure.
-        assert!(matches!(stream.next().await, Err(LlmError::Cut)));
-    }
-
-    #[tokio::test]
-    async fn an_error_event_that_is_not_json_keeps_its_text() {
-        let mut stream = chat_stream("event: error\ndata: the model is loading\n\n");
-        let err = stream.next().await.expect_err("the error event");
-        assert!(
-            matches!(&err, LlmError::InStream(d) if d == "the model is loading"),
-            "{err:?}"
-        );
+        let cases = [
+            (r#"{"error":{"message":"overloaded"}}"#, "overloaded"),
+            (r#"{"message":"busy"}"#, "busy"),
+            // Not JSON: the text itself is the message.
+            ("the model is loading", "the model is loading"),
+        ];
+        for (data, detail) in cases {
+            let mut stream = chat_stream(format!("{}event: error\ndata: {data}\n\n", delta("Hi")));
+            assert_eq!(stream.next().await.expect("a piece").text, "Hi");
+            let err = stream.next().await.expect_err("the error event");
+            assert!(
+                matches!(&err, LlmError::InStream(d) if d == detail),
+                "{err:?}"
+            );
+            // Nothing more is read after a failure.
+            assert!(matches!(stream.next().await, Err(LlmError::Cut)));
+        }
     }
 
     #[tokio::test]
@@ -171,25 +166,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bytes_that_are_not_text_are_malformed() {
-        let mut stream = chat_stream(b"data: \xff\xfe\n\n".to_vec());
-        let err = stream.next().await.expect_err("not UTF-8");
-        assert!(
-            matches!(&err, LlmError::Malformed(m) if m.starts_with("not an event stream")),
-            "{err:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_stream_larger_than_a_whole_answer_may_be_is_malformed() {
-        // One event that never ends: without the cap it would be buffered without bound.
-        let body = format!("data: {}", "x".repeat(MAX_BODY + 1));
-        let mut stream = chat_stream(body);
-        let err = stream.next().await.expect_err("too large");
-        assert!(
-            matches!(&err, LlmError::Malformed(m) if m.contains("larger than")),
-            "{err:?}"
-        );
+    async fn a_body_that_is_not_text_or_over_the_cap_is_malformed() {
+        let cases: [(Vec<u8>, &str); 2] = [
+            (b"data: \xff\xfe\n\n".to_vec(), "not an event stream"),
+            // One event that never ends: without the cap it would be buffered without bound.
+            (
+                format!("data: {}", "x".repeat(MAX_BODY + 1)).into_bytes(),
+                "larger than",
+            ),
+        ];
+        for (body, message) in cases {
+            let err = chat_stream(body).next().await.expect_err("malformed");
+            assert!(
+                matches!(&err, LlmError::Malformed(m) if m.contains(message)),
+                "{err:?}"
+            );
+        }
     }
 
     #[tokio::test]
