@@ -32,8 +32,9 @@ pub struct Secret(String);
 #[derive(Clone, PartialEq, Eq)]
 pub struct Url(String);
 
+// Both wrap a `String` and read as a `&str`; only their `Debug` differs.
 macro_rules! string_newtype {
-    ($($ty:ident => |$s:ident| $debug:expr),*) => {$(
+    ($($ty:ident),*) => {$(
         impl From<String> for $ty {
             fn from(s: String) -> Self {
                 Self(s)
@@ -52,13 +53,18 @@ macro_rules! string_newtype {
                 self.0 == *other
             }
         }
-
-        impl fmt::Debug for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let $s = &self.0;
-                fmt::Debug::fmt(&$debug, f)
-            }
-        }
     )*};
 }
-string_newtype!(Secret => |_s| SECRET, Url => |s| url(s));
+string_newtype!(Secret, Url);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(SECRET, f)
+    }
+}
+
+impl fmt::Debug for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&url(&self.0), f)
+    }
+}
