@@ -1,6 +1,7 @@
 //! The `breakwater` binary: help, configuration errors, ingest then ask, status.
 
 mod http_common;
+mod process_common;
 
 use std::path::Path;
 use std::process::Output;
@@ -12,14 +13,8 @@ use tokio::process::Command;
 
 /// The binary with an empty environment and no `.env` files, so the host cannot leak in.
 fn breakwater(env_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_breakwater"));
-    command
-        .env_clear()
-        // A coverage run: the child writes its own profile too.
-        .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
-        .env("RUST_LOG", "warn")
-        .arg("--env-dir")
-        .arg(env_dir);
+    let mut command = process_common::isolated(env!("CARGO_BIN_EXE_breakwater"));
+    command.arg("--env-dir").arg(env_dir);
     command
 }
 
@@ -139,12 +134,8 @@ async fn status_prints_the_breakers_of_a_running_server() {
 #[tokio::test]
 async fn status_of_an_unreachable_server_exits_1_naming_the_url() {
     let dir = TempDir::new().expect("temp dir");
-    // Bind then drop a listener: the port is (almost certainly) closed now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    // A port just released: (almost certainly) nobody listens there now.
+    let url = format!("http://127.0.0.1:{}", process_common::free_port());
 
     let output = run(breakwater(dir.path()).args(["status", "--server", &url])).await;
 
@@ -208,16 +199,11 @@ async fn status_watch_redraws_the_table_until_stopped() {
     })
     .await;
     // Ctrl-C stops it, with success.
-    let pid = child.id().expect("running").to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status();
-    assert!(sent.is_ok_and(|s| s.success()));
-    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    let exit = process_common::stop(&mut child, "INT").await;
     assert!(frames.is_ok(), "fewer than three frames: {seen}");
     assert!(
-        exit.is_ok_and(|status| status.is_ok_and(|s| s.success())),
-        "Ctrl-C did not end the watch with success"
+        exit.is_some_and(|s| s.success()),
+        "Ctrl-C did not end the watch with success: {exit:?}"
     );
     let last = seen.split("\x1b[2J").nth(2).unwrap_or_default();
     assert!(

@@ -6,6 +6,7 @@
 //! of the replicas' health, never sleeps whose length is the thing tested.
 
 mod pg_common;
+mod process_common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use fake_llm::{FakeLlm, Fault, RunningFakeLlm};
 use pg_common::TestDatabase;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const THRESHOLD: u64 = 5;
 
@@ -29,7 +30,7 @@ impl OwnRedis {
     /// under `CI=true`, where that fails the test.
     fn start() -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = process_common::free_port();
         let redis = Self {
             port,
             pidfile: dir.path().join("redis.pid"),
@@ -97,14 +98,6 @@ impl Drop for OwnRedis {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("an address")
-        .port()
-}
-
 /// One replica process.
 struct Replica {
     base: String,
@@ -148,14 +141,10 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut replicas = Vec::new();
         for _ in 0..3 {
-            let addr = format!("127.0.0.1:{}", free_port());
-            let mut command = Command::new(env!("CARGO_BIN_EXE_breakwater"));
+            let addr = format!("127.0.0.1:{}", process_common::free_port());
+            let mut command = process_common::isolated(env!("CARGO_BIN_EXE_breakwater"));
             command
                 .args(["--env-dir", &dir.path().display().to_string(), "serve"])
-                .env_clear()
-                // A coverage run: the child writes its own profile too.
-                .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
-                .env("RUST_LOG", "warn")
                 .env("BREAKWATER_ADDR", &addr)
                 .env("DATABASE_URL", database.url())
                 .env("REDIS_URL", redis.url())

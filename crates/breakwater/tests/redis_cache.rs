@@ -7,6 +7,7 @@
 //! Every test uses its own user ids, so parallel tests and reruns never share keys.
 
 mod http_common;
+mod process_common;
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -390,11 +391,7 @@ async fn breakwater_ingest_tells_the_replicas_the_new_notes_generation() {
     let id = UserId::parse(&user).expect("a valid user");
     assert_eq!(shared().known_generation(&id).await, None);
 
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_breakwater"))
-        .env_clear()
-        // A coverage run: the child writes its own profile too.
-        .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
-        .env("RUST_LOG", "warn")
+    let output = process_common::isolated(env!("CARGO_BIN_EXE_breakwater"))
         .env("REDIS_URL", &url)
         .arg("--env-dir")
         .arg(dir.path())

@@ -5,30 +5,23 @@
 //! The deadlines here are a second or two of real time: what is tested is that sockets get
 //! closed and descriptors freed in a child process, which no paused clock can stand in for.
 
+mod process_common;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// The server binary under a descriptor limit, with 1 s header and body deadlines.
 async fn start(dir: &Path, open_files: u32) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("an address")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new("prlimit")
+    let addr = format!("127.0.0.1:{}", process_common::free_port());
+    let child = process_common::isolated("prlimit")
         .arg(format!("--nofile={open_files}:{open_files}"))
         .arg(env!("CARGO_BIN_EXE_breakwater"))
         .args(["--env-dir", &dir.display().to_string(), "serve"])
-        .env_clear()
-        // A coverage run: the child writes its own profile too.
-        .envs(std::env::vars_os().filter(|(name, _)| name == "LLVM_PROFILE_FILE"))
-        .env("RUST_LOG", "warn")
         .env("BREAKWATER_ADDR", &addr)
         .env("BREAKWATER_DB", dir.join("notes.db"))
         .env("BREAKWATER_HEADER_TIMEOUT_SECONDS", "1")
@@ -163,14 +156,9 @@ async fn a_flood_of_idle_connections_under_a_low_descriptor_limit_leaves_healthz
 
 /// SIGTERM, as an orchestrator stops a replica: it exits cleanly within 10 s.
 async fn stop(mut server: Child) {
-    let pid = server.id().expect("running").to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-    let exit = tokio::time::timeout(Duration::from_secs(10), server.wait()).await;
+    let exit = process_common::stop(&mut server, "TERM").await;
     assert!(
-        exit.is_ok_and(|status| status.is_ok_and(|s| s.success())),
-        "the server did not stop cleanly on SIGTERM"
+        exit.is_some_and(|s| s.success()),
+        "the server did not stop cleanly on SIGTERM: {exit:?}"
     );
 }
