@@ -249,3 +249,43 @@ async fn a_body_just_under_the_limit_is_accepted() {
     assert_eq!(response.status(), 201);
     app.stop().await;
 }
+
+/// The exception the README names: what hyper cannot parse it answers itself, before the
+/// router, with an empty body. If hyper ever hands these to us, this test says so.
+#[tokio::test]
+async fn requests_hyper_cannot_parse_get_its_own_4xx_and_are_closed() {
+    let app = TestServer::start().await;
+    let many_headers: String = (0..200).map(|i| format!("X-{i}: y\r\n")).collect();
+    let cases = [
+        (
+            "POST /api/notes HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".to_owned(),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)),
+            "HTTP/1.1 414",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"),
+            "HTTP/1.1 431",
+        ),
+        (
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(600_000)
+            ),
+            "HTTP/1.1 431",
+        ),
+    ];
+    for (request, status) in cases {
+        let mut stream = TcpStream::connect(app.server.addr).await.expect("connect");
+        // The server may answer and close before reading it all.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with(status), "{status}: {response}");
+        assert!(response.contains("content-length: 0"), "{response}");
+    }
+    app.stop().await;
+}
