@@ -198,3 +198,23 @@ fn the_change_log_is_pruned_and_search_stays_right() {
     assert_eq!(titles(&store, "number1498"), ["Note 1498"]);
     assert_eq!(store.count(&alice()).expect("count"), 1_499);
 }
+
+#[test]
+fn a_search_now_runs_only_on_an_index_that_needs_no_catching_up() {
+    let (_dir, db) = fresh();
+    let store = with_kettle(&db);
+    let now = |query| {
+        store
+            .search_now(&alice(), query, 5)
+            .map(|found| found.expect("search").excerpts.len())
+    };
+    assert_eq!(now("descale"), Some(1), "the index is current");
+    assert_eq!(now("   "), Some(0), "no searchable word");
+    // A write the index does not hold yet: indexing it is left to the blocking pool.
+    store
+        .create(&alice(), "Boiler", "descale the boiler yearly")
+        .expect("create");
+    assert_eq!(now("descale"), None);
+    assert_eq!(titles(&store, "descale"), ["Boiler", "Kettle"]);
+    assert_eq!(now("descale"), Some(2), "caught up by the search before");
+}

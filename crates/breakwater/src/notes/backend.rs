@@ -185,6 +185,9 @@ impl Notes for NotesStore {
         query: &str,
         k: usize,
     ) -> Result<SearchResult, NotesError> {
+        if let Some(found) = self.search_now(user, query, k) {
+            return found;
+        }
         let (user, query) = (user.clone(), query.to_owned());
         self.blocking(move |s| s.search(&user, &query, k)).await
     }

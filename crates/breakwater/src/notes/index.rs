@@ -255,11 +255,8 @@ impl SearchIndex {
     /// another search caught it up further meanwhile).
     pub(crate) fn searcher(&self, conn: &Connection) -> Result<(Searcher, bool), NotesError> {
         let latest = latest_seq(conn)?;
-        {
-            let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-            if current.seq >= latest {
-                return Ok((current.searcher.clone(), current.seq == latest));
-            }
+        if let Some(current) = self.searcher_from(latest) {
+            return Ok(current);
         }
         match self.catch_up_to(conn, latest, true)? {
             Some(searcher) => Ok(searcher),
@@ -267,6 +264,20 @@ impl SearchIndex {
             // reader by the reload policy.
             None => Ok((self.reader.searcher(), true)),
         }
+    }
+
+    /// [`Self::searcher`] when the index needs no catching up; `None` when it does.
+    pub(crate) fn current_searcher(
+        &self,
+        conn: &Connection,
+    ) -> Result<Option<(Searcher, bool)>, NotesError> {
+        Ok(self.searcher_from(latest_seq(conn)?))
+    }
+
+    /// The searcher, if it holds every change up to `latest`, and whether exactly those.
+    fn searcher_from(&self, latest: i64) -> Option<(Searcher, bool)> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        (current.seq >= latest).then(|| (current.searcher.clone(), current.seq == latest))
     }
 
     /// Gives the writer every change `conn` sees that it does not have yet and, with
