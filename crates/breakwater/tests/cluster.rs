@@ -405,6 +405,26 @@ async fn answers_and_notes_are_shared_across_replicas() {
     let answer: Value = response.json().await.expect("JSON");
     assert_eq!(answer["metadata"]["source"], "llm", "{answer}");
     assert_eq!(answer["sources"][0]["title"], "Kayak", "{answer}");
+    // The answer's write to Redis runs after the response (a request never waits for
+    // Redis): wait for it to land before asking another replica.
+    let client = redis::Client::open(cluster.redis.url()).expect("client");
+    let connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    cluster
+        .until("the answer is in Redis", || {
+            let mut connection = connection.clone();
+            async move {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg("breakwater:v2:fresh:*")
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap_or_default();
+                !keys.is_empty()
+            }
+        })
+        .await;
     // Answered on replica 2, a cache hit on replica 1.
     let again: Value = cluster
         .ask(1, "where does the kayak live")
