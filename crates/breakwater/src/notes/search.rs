@@ -1,11 +1,14 @@
 //! Retrieval: the best-matching excerpts of one user's notes for a question.
 
-use rusqlite::{OptionalExtension, params};
+use std::convert::Infallible;
+
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use tantivy::Searcher;
 use tantivy::tokenizer::TextAnalyzer;
 
 use super::NotesError;
-use super::index::{analyse, analyzer};
+use super::index::{SearchIndex, analyse, analyzer};
 use super::query::index_words;
 use super::store::{NotesStore, read_generation};
 use crate::user::UserId;
@@ -84,9 +87,11 @@ impl NotesStore {
     /// never because of what `query` contains.
     pub fn search(&self, user: &UserId, query: &str, k: usize) -> Result<SearchResult, NotesError> {
         let mut conn = self.conns().reader();
-        // A search that may catch the index up always finds its searcher.
-        self.search_on(&mut conn, user, query, k, CatchUp::Allowed)?
-            .ok_or_else(|| NotesError::Index("the index gave no searcher".into()))
+        // Catching the index up always gives a searcher: the lookup cannot give up.
+        let Ok(found) = self.search_on::<Infallible>(&mut conn, user, query, k, |index, tx| {
+            index.searcher(tx).map(Ok)
+        })?;
+        Ok(found)
     }
 
     /// [`Self::search`], run at once on a reader that is free now, when the index already
@@ -94,9 +99,9 @@ impl NotesStore {
     /// caught up first (indexing is not work for an async task).
     ///
     /// The search itself is a quarter of a millisecond at 10,000 notes and 0.35 ms at
-    /// 100,000 (p50, `retrieval_curve`), while a round trip through the blocking pool
-    /// added about as much to a streamed answer's first piece on two busy cores (two
-    /// thread wake-ups): doing it in place is the cheaper wait.
+    /// 100,000 (p50, `retrieval_curve`), while the round trip through the blocking pool
+    /// cost a streamed answer's first piece about 0.15 ms more on two busy cores (two
+    /// thread wake-ups; `bench/streams-ab.sh`): doing it in place is the cheaper wait.
     pub fn search_now(
         &self,
         user: &UserId,
@@ -104,24 +109,28 @@ impl NotesStore {
         k: usize,
     ) -> Option<Result<SearchResult, NotesError>> {
         let mut conn = self.conns().try_reader()?;
-        self.search_on(&mut conn, user, query, k, CatchUp::Refused)
+        let if_current =
+            |index: &SearchIndex, tx: &Connection| Ok(index.current_searcher(tx)?.ok_or(Behind));
+        self.search_on(&mut conn, user, query, k, if_current)
+            .map(Result::ok)
             .transpose()
     }
 
-    /// The search on `conn`; `None` when the index is behind and `catch_up` refuses.
-    fn search_on(
+    /// The search on `conn`, with the searcher `lookup` finds for the snapshot; `Ok(Err)`
+    /// when `lookup` gives up.
+    fn search_on<E>(
         &self,
-        conn: &mut rusqlite::Connection,
+        conn: &mut Connection,
         user: &UserId,
         query: &str,
         k: usize,
-        catch_up: CatchUp,
-    ) -> Result<Option<SearchResult>, NotesError> {
+        lookup: impl Fn(&SearchIndex, &Connection) -> Result<Result<(Searcher, bool), E>, NotesError>,
+    ) -> Result<Result<SearchResult, E>, NotesError> {
         let k = k.clamp(1, MAX_SEARCH_RESULTS);
         let mut analyzer = analyzer();
         let words = index_words(&mut analyzer, query);
         if words.is_empty() {
-            return Ok(Some(SearchResult::empty(read_generation(conn, user)?)));
+            return Ok(Ok(SearchResult::empty(read_generation(conn, user)?)));
         }
         let index = self.index();
         // The index must describe the very snapshot the generation and the excerpts are read
@@ -133,12 +142,9 @@ impl NotesStore {
             // A deferred transaction pins one WAL snapshot from its first read to its end.
             let tx = conn.transaction()?;
             let generation = read_generation(&tx, user)?;
-            let current = match catch_up {
-                CatchUp::Allowed => Some(index.searcher(&tx)?),
-                CatchUp::Refused => index.current_searcher(&tx)?,
-            };
-            let Some((searcher, exact)) = current else {
-                return Ok(None);
+            let (searcher, exact) = match lookup(index, &tx)? {
+                Ok(found) => found,
+                Err(gave_up) => return Ok(Err(gave_up)),
             };
             if exact || attempts == SNAPSHOT_ATTEMPTS {
                 break (tx, generation, searcher);
@@ -181,16 +187,12 @@ impl NotesStore {
         }
         tx.commit()?;
         tracing::debug!(user = %user, generation, found = result.excerpts.len(), "searched notes");
-        Ok(Some(result))
+        Ok(Ok(result))
     }
 }
 
-/// Whether a search may catch the index up to its snapshot.
-#[derive(Clone, Copy)]
-enum CatchUp {
-    Allowed,
-    Refused,
-}
+/// A search's lookup gave up: the index is behind the snapshot.
+struct Behind;
 
 /// About [`EXCERPT_WORDS`] words of `body` around its densest run of the question's
 /// `words` (the window holding the most distinct ones, the earliest on a tie); `…` marks
