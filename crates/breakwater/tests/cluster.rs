@@ -75,6 +75,15 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A connection of the test's own, beside the replicas'.
+    async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers")
+    }
+
     /// Stops the server by its pid (SIGKILL: it goes away as in a crash).
     fn kill(&self) {
         if let Ok(pid) = std::fs::read_to_string(&self.pidfile) {
@@ -407,11 +416,7 @@ async fn answers_and_notes_are_shared_across_replicas() {
     assert_eq!(answer["sources"][0]["title"], "Kayak", "{answer}");
     // The answer's write to Redis runs after the response (a request never waits for
     // Redis): wait for it to land before asking another replica.
-    let client = redis::Client::open(cluster.redis.url()).expect("client");
-    let connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis answers");
+    let connection = cluster.redis.connection().await;
     cluster
         .until("the answer is in Redis", || {
             let mut connection = connection.clone();
@@ -487,11 +492,7 @@ async fn a_late_or_repeated_message_never_moves_a_newer_state() {
         return;
     };
     cluster.outage().await;
-    let client = redis::Client::open(cluster.redis.url()).expect("client");
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis answers");
+    let mut connection = cluster.redis.connection().await;
     let channel = "breakwater:v1:breaker:huggingface";
     // A close from before the trip (epoch 0), and one as old as the trip (epoch 1, its
     // repeat): applied, either would close every replica.
