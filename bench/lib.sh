@@ -44,13 +44,15 @@ bench_build() {
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 }
 
-# bench_run MODULE LIMIT_SECONDS REPORT: runs breakwater_bench.MODULE into OUT under
-# `timeout` (its own process group), with PYTHON (default python3).
+# bench_run MODULE LIMIT_SECONDS REPORT [ARG...]: runs breakwater_bench.MODULE into OUT
+# under `timeout` (its own process group), with PYTHON (default python3) and the ARGs.
 bench_run() {
   local module="$1" limit="$2" report="$3"
+  shift 3
   mkdir -p "$OUT"
   PYTHONPATH=bench timeout -k 15 "$limit" "${PYTHON:-python3}" -m "breakwater_bench.$module" \
-    $QUICK --bin-dir "$BIN_DIR" --command "bench/$(basename "$0")${QUICK:+ $QUICK}" "$OUT" &
+    $QUICK --bin-dir "$BIN_DIR" --command "${COMMAND:-bench/$(basename "$0")${QUICK:+ $QUICK}}" \
+    "$@" "$OUT" &
   RUN=$!
   trap 'kill -TERM "$RUN" 2>/dev/null || true; wait "$RUN" 2>/dev/null || true; exit 130' INT TERM
   wait "$RUN"

@@ -67,6 +67,19 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def usage(self) -> tuple[float, int]:
+        """CPU seconds and context switches (voluntary and not) so far, over all threads."""
+        cpu, switches = 0, 0
+        for task in Path(f"/proc/{self.popen.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                status = (task / "status").read_text().splitlines()
+            except FileNotFoundError:  # the thread ended meanwhile
+                continue
+            cpu += int(fields[11]) + int(fields[12])  # utime, stime
+            switches += sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+        return cpu / os.sysconf("SC_CLK_TCK"), switches
+
     def stop(self, grace: float = 5.0) -> None:
         if not self.alive():
             return
@@ -112,14 +125,18 @@ class Binaries:
         return cls(d / "breakwater", d / "fake-llm")
 
 
-def bench_args(prog: str, description: str | None, command: str) -> argparse.Namespace:
-    """The arguments every bench/ entry point takes: OUT_DIR, --quick, --bin-dir, --command.
-    Also makes SIGTERM (from `timeout` or a shell's trap) unwind through `finally` blocks."""
+def bench_args(prog: str, description: str | None, command: str,
+               add=None) -> argparse.Namespace:
+    """The arguments every bench/ entry point takes: OUT_DIR, --quick, --bin-dir, --command,
+    and whatever `add(parser)` adds. Also makes SIGTERM (from `timeout` or a shell's trap)
+    unwind through `finally` blocks."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("out_dir")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--bin-dir", default="target/release")
     p.add_argument("--command", default=command)
+    if add:
+        add(p)
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return args

@@ -3,9 +3,9 @@ under load.
 
 1. Time to first piece. fake-llm streams every answer in 20 pieces (its first one 50 ms
    after the request, then one every 10 ms). One client alternates two kinds of request,
-   each at 50 streams/s, paced open-loop: straight to fake-llm (`stream: true` chat
-   completions: the upstream's own first token) and through `breakwater serve`
-   (`"stream": true`: its first `delta`). The time breakwater adds to the first piece is
+   each at 50 streams/s, paced open-loop in shuffled slots (`rawhttp.shuffled`): straight
+   to fake-llm (`stream: true` chat completions: the upstream's own first token) and
+   through `breakwater serve` (`"stream": true`: its first `delta`). The time breakwater adds to the first piece is
    the difference of the two distributions at p50 and p99 (same run, same client, same
    machine; breakwater's share includes its notes search, on 1 note per user here).
 2. The fault matrix. For each fault a fresh server whose circuit never opens (so every
@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from .analyze import percentile
-from .rawhttp import paced, posted
-from .procs import (Binaries, ServerConfig, bench_args, provenance, request, set_fault,
-                    start_breakwater, start_fake_llm)
+from .rawhttp import paced, posted, shuffled
+from .procs import (Binaries, Process, ServerConfig, bench_args, provenance, request,
+                    set_fault, start_breakwater, start_fake_llm)
 
 PIECES = 20
 NEVER_OPENS = 1_000_000  # a threshold no phase reaches: every stream meets its fault
@@ -141,8 +141,10 @@ def probe_phase(fake_port: int, bw_port: int, n: int) -> dict:
 
 
 def first_token_phase(fake_port: int, bw_port: int, seconds: float) -> dict:
+    kind = shuffled(("direct", "breakwater"))
+
     def make(i: int):
-        if i % 2 == 0:
+        if kind(i) == "direct":
             body = {"model": "bench", "stream": True,
                     "messages": [{"role": "user", "content": f"breaker question {i}"}]}
             return tag("direct", post_stream(fake_port, "/v1/chat/completions", body))
@@ -193,6 +195,21 @@ def fault_phase(fake_port: int, fresh_server, seconds: float) -> list[dict]:
     return rows
 
 
+def seeded_server(bins: Binaries, work: Path, name: str, fake_port: int, threshold: int = 5,
+                  extra: dict[str, str] | None = None) -> Process:
+    """`breakwater serve` on its own database `name`.db in front of fake-llm, with one note
+    for each of USERS."""
+    config = ServerConfig(db=work / f"{name}.db", upstream_port=fake_port, breaker_enabled=True,
+                          fail_threshold=threshold, call_timeout_s=2, reset_timeout_s=10,
+                          cache_ttl_s=30, extra=extra or {})
+    bw = start_breakwater(bins, work, config)
+    for user in USERS:
+        request(bw.port, "POST", "/api/notes", {
+            "user_id": user, "title": "Circuit breakers",
+            "body": "A breaker opens after five failures in a row and fails fast."})
+    return bw
+
+
 def main() -> int:
     args = bench_args("breakwater_bench.streams", __doc__, "bench/run.sh --streams")
     out_dir = Path(args.out_dir)
@@ -208,16 +225,9 @@ def main() -> int:
             set_fault(fake.port, UPSTREAM)
 
             def server(threshold: int, extra: dict[str, str]):
-                config = ServerConfig(db=work / f"notes{len(servers)}.db", upstream_port=fake.port,
-                                      breaker_enabled=True, fail_threshold=threshold,
-                                      call_timeout_s=2, reset_timeout_s=10, cache_ttl_s=30,
-                                      extra=extra)
-                bw = start_breakwater(bins, work, config)
+                bw = seeded_server(bins, work, f"notes{len(servers)}", fake.port, threshold,
+                                   extra)
                 servers.append(bw)
-                for user in USERS:
-                    request(bw.port, "POST", "/api/notes", {
-                        "user_id": user, "title": "Circuit breakers",
-                        "body": "A breaker opens after five failures in a row and fails fast."})
                 return bw
 
             bw = server(5, {})
