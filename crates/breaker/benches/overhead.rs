@@ -60,6 +60,10 @@ fn closed(c: &mut Criterion) {
     g.bench_function("failsafe", |b| {
         b.iter(|| fs.call(|| work(black_box(1))).is_ok())
     });
+    let coarse = ours_with(Clock::coarse());
+    g.bench_function("breaker_coarse", |b| {
+        b.iter(|| coarse.call_sync(|| work(black_box(1))).is_ok())
+    });
     // The service's default: the adaptive bound on calls in flight.
     let bounded = ours_limited(
         Clock::system(),
@@ -184,17 +188,22 @@ fn ratios() {
     let (ours_rej, fs_rej) = (get("rejected/breaker"), get("rejected/failsafe"));
     let coarse_rej = get("rejected/breaker_coarse");
     let (bound, in_run) = (get("closed/breaker_bound"), get("closed/breaker_in_run"));
+    let coarse_closed = get("closed/breaker_coarse");
     let scale = |one: f64, two: f64| 2.0 * one / two;
     let lines = [
         format!(
-            "closed:   breaker adds {:.1} ns to a {bare:.1} ns call; failsafe adds {:.1} ns  → {:.1}× less overhead",
+            "closed:   breaker adds {:.1} ns to a {bare:.1} ns call; failsafe adds {:.1} ns  → {:.1}× less overhead (precise clock)",
             ours_closed - bare,
             fs_closed - bare,
             (fs_closed - bare) / (ours_closed - bare)
         ),
         format!(
-            "closed:   breaker {ours_closed:.1} ns vs failsafe {fs_closed:.1} ns per call → {:.1}× faster",
+            "closed:   breaker {ours_closed:.1} ns vs failsafe {fs_closed:.1} ns per call → {:.1}× faster (precise clock)",
             fs_closed / ours_closed
+        ),
+        format!(
+            "closed:   breaker {coarse_closed:.1} ns vs failsafe {fs_closed:.1} ns per call → {:.1}× faster (coarse clock)",
+            fs_closed / coarse_closed
         ),
         format!(
             "closed:   {bound:.1} ns under the adaptive bound, {in_run:.1} ns in a failure run (plain: {ours_closed:.1} ns)"

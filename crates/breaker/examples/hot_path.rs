@@ -53,10 +53,15 @@ fn main() {
     per_call("bare call", n, || {
         let _ = black_box(work(black_box(1)));
     });
-    let closed = breaker(Clock::system());
-    per_call("closed", n, || {
-        let _ = black_box(closed.call_sync(|| work(black_box(1))));
-    });
+    for (label, clock) in [
+        ("closed (precise)", Clock::system()),
+        ("closed (coarse)", Clock::coarse()),
+    ] {
+        let closed = breaker(clock);
+        per_call(label, n, || {
+            let _ = black_box(closed.call_sync(|| work(black_box(1))));
+        });
+    }
     for (label, clock) in [
         ("rejected (precise)", Clock::system()),
         ("rejected (coarse)", Clock::coarse()),
