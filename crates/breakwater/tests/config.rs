@@ -83,6 +83,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(config.breaker.name, "huggingface");
     assert_eq!(config.cache.capacity, 10_000);
     assert_eq!(config.cache.ttl, Duration::from_secs(3600));
+    assert_eq!(config.server.worker_threads, None);
     assert_eq!(config.redis_url, None);
     assert_eq!(config.log.format, LogFormat::Text);
     assert_eq!(config.log.filter, "info");
@@ -114,6 +115,7 @@ fn every_variable_is_parsed() {
         ("CIRCUIT_BREAKER_NAME", "chat-upstream"),
         ("BREAKWATER_CACHE_CAPACITY", "42"),
         ("BREAKWATER_CACHE_TTL_SECONDS", "90"),
+        ("TOKIO_WORKER_THREADS", "1"),
         ("REDIS_URL", "redis://cache.internal:6380/0"),
         ("BREAKWATER_LOG_FORMAT", "json"),
         ("RUST_LOG", "breakwater=debug,tower_http=warn"),
@@ -142,6 +144,7 @@ fn every_variable_is_parsed() {
     assert_eq!(config.breaker.name, "chat-upstream");
     assert_eq!(config.cache.capacity, 42);
     assert_eq!(config.cache.ttl, Duration::from_secs(90));
+    assert_eq!(config.server.worker_threads, Some(1));
     assert_eq!(
         config.redis_url.as_deref(),
         Some("redis://cache.internal:6380/0")
@@ -413,6 +416,9 @@ fn each_variable_rejects_a_bad_value() {
         ("CIRCUIT_BREAKER_NAME", ""),
         ("BREAKWATER_CACHE_CAPACITY", "0"),
         ("BREAKWATER_CACHE_TTL_SECONDS", "99999999999"),
+        ("TOKIO_WORKER_THREADS", "0"),
+        ("TOKIO_WORKER_THREADS", "abc"),
+        ("TOKIO_WORKER_THREADS", "1025"),
         ("REDIS_URL", "redis://"),
         ("BREAKWATER_LOG_FORMAT", "xml"),
         ("RUST_LOG", "breakwater=loud"),

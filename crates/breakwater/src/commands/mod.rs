@@ -24,10 +24,13 @@ pub const EXIT_UNAVAILABLE: u8 = 3;
 /// stderr.
 pub fn run(command: Command, config: Config) -> ExitCode {
     let result = match command {
-        Command::Ingest(args) => block_on(false, ingest::run(&config, &args)),
-        Command::Serve(_) => block_on(true, crate::server::run(config)).map(|()| ExitCode::SUCCESS),
-        Command::Ask(args) => block_on(false, ask::run(&config, &args)),
-        Command::Status(args) => block_on(false, status::run(&config, &args)),
+        Command::Ingest(args) => block_on(Runtime::OneShot, ingest::run(&config, &args)),
+        Command::Serve(_) => block_on(Runtime::Server(config.server.worker_threads), {
+            crate::server::run(config)
+        })
+        .map(|()| ExitCode::SUCCESS),
+        Command::Ask(args) => block_on(Runtime::OneShot, ask::run(&config, &args)),
+        Command::Status(args) => block_on(Runtime::OneShot, status::run(&config, &args)),
     };
     result.unwrap_or_else(|err| {
         eprintln!("breakwater: {err:#}");
@@ -35,16 +38,31 @@ pub fn run(command: Command, config: Config) -> ExitCode {
     })
 }
 
-/// Runs `future` to completion on a new runtime: multi-threaded for the server, a single
-/// thread for one-shot commands.
+/// The runtime a command runs on.
+enum Runtime {
+    /// Multi-threaded, with this many workers (`None`: one per core).
+    Server(Option<usize>),
+    /// A single thread, for one-shot commands.
+    OneShot,
+}
+
+/// Runs `future` to completion on a new runtime of the kind `runtime` names.
 fn block_on<T>(
-    multi_thread: bool,
+    runtime: Runtime,
     future: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
-    let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
+    let mut builder = match runtime {
+        Runtime::Server(workers) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            // Set even when it came from the process environment, which tokio would read
+            // itself: the configuration has checked it (tokio panics on a bad value), and
+            // it may come from a `.env` file tokio never sees.
+            if let Some(workers) = workers {
+                builder.worker_threads(workers);
+            }
+            builder
+        }
+        Runtime::OneShot => tokio::runtime::Builder::new_current_thread(),
     };
     builder.enable_all().build()?.block_on(future)
 }

@@ -33,6 +33,7 @@
 //! | `BREAKWATER_BODY_TIMEOUT_SECONDS` | `30` | a request body must arrive within this (`408`) |
 //! | `BREAKWATER_REQUEST_TIMEOUT_SECONDS` | `60` | one request's whole budget (`503` past it) |
 //! | `BREAKWATER_MAX_CONNECTIONS` | `auto` | open connections served at once (`auto`: 3/4 of the open-file limit less a reserve) |
+//! | `TOKIO_WORKER_THREADS` | the number of cores | the server runtime's worker threads (tokio's own name, so tokio and the `.env` files agree) |
 //! | `BREAKWATER_ADMIN_TOKEN` | unset | turns on the operator controls; they need `Authorization: Bearer <it>` |
 //! | `BREAKWATER_JWT_SECRET` | unset | JWT mode with HS256: `/api/*` takes a signed token; the user is its `sub` |
 //! | `BREAKWATER_JWT_PUBLIC_KEY` | unset | JWT mode with RS256 or ES256: a PEM public key file |
@@ -131,6 +132,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// `BREAKWATER_MAX_CONNECTIONS`: `None` = derived from the open-file limit.
     pub max_connections: Option<usize>,
+    /// `TOKIO_WORKER_THREADS`: the server runtime's workers; `None` = one per core.
+    pub worker_threads: Option<usize>,
     /// `BREAKWATER_ADDR`: the listen address.
     pub addr: SocketAddr,
     /// `BREAKWATER_API_TOKEN`: when set, `/api/*` needs `Authorization: Bearer <token>`.
@@ -361,7 +364,7 @@ impl Config {
              max_reset_timeout={}s, half_open_max_calls={}, success_threshold={}, \
              slow_call={slow}, max_in_flight={}, shared={}) cache={} answers ttl={}s redis={} top_k={} \
              max_body={}B timeouts(header={}s, body={}s, request={}s) max_connections={} \
-             log={}:{}",
+             workers={} log={}:{}",
             self.server.addr,
             self.notes_location(),
             on_off(self.server.api_token.is_some()),
@@ -395,6 +398,9 @@ impl Config {
             self.server.request_timeout.as_secs_f64(),
             self.server
                 .max_connections
+                .map_or("auto".to_owned(), |n| n.to_string()),
+            self.server
+                .worker_threads
                 .map_or("auto".to_owned(), |n| n.to_string()),
             self.log.format,
             self.log.filter,

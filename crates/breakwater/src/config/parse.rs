@@ -274,6 +274,11 @@ impl<'a> Reader<'a> {
             body_timeout: self.value("BREAKWATER_BODY_TIMEOUT_SECONDS", secs(30), seconds),
             request_timeout: self.value("BREAKWATER_REQUEST_TIMEOUT_SECONDS", secs(60), seconds),
             max_connections: self.value("BREAKWATER_MAX_CONNECTIONS", None, connections),
+            // Bounded: each worker is an OS thread, and a typo like 40000 would spawn them
+            // until the machine gives out.
+            worker_threads: self.value("TOKIO_WORKER_THREADS", None, |s| {
+                whole_usize_to(s, 1, 1024).map(Some)
+            }),
             max_body_bytes: self.value("BREAKWATER_MAX_BODY_BYTES", 65_536, |s| {
                 whole_usize(s, 1024)
             }),
