@@ -7,7 +7,8 @@
 #
 # BASE is a commit (built from a temporary worktree into target/ab) or a directory holding
 # a release `breakwater`; B is this tree. BASE=HEAD on a clean tree gives the null spread.
-# Standard library Python only. About 2 minutes after the builds (quick: 20 s).
+# B_ENV="VAR=VALUE ..." configures B only (one binary under two settings). Standard
+# library Python only. About 2 minutes after the builds (quick: 20 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

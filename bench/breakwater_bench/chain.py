@@ -24,7 +24,7 @@ from pathlib import Path
 from .analyze import percentile
 from .procs import (HOST, Binaries, ServerConfig, bench_args, provenance, request, set_fault,
                     start, start_fake_llm, free_port)
-from .rawhttp import paced, posted
+from .rawhttp import TOOL, paced, posted
 
 USERS = [f"user{i}" for i in range(10)]
 UPSTREAM = {"latency_ms": 100}
@@ -65,7 +65,7 @@ def main() -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bins = Binaries.in_dir(args.bin_dir)
-    meta = provenance(args.command)
+    meta = provenance(args.command, TOOL)
     scale = 0.3 if args.quick else 1.0
     phases = [("healthy", None, 10), ("primary 503", {"mode": "error", "status": 503}, 20),
               ("healthy again", None, 10), ("primary hangs", {"mode": "hang"}, 20),

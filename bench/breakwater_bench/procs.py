@@ -142,10 +142,10 @@ def bench_args(prog: str, description: str | None, command: str,
     return args
 
 
-def provenance(command: str) -> dict:
+def provenance(command: str, tool: str | None = None) -> dict:
     """What a run's figures come from: the command, the date, the commit the binaries were
-    built from (read when the run starts, so later commits do not relabel it) and the
-    machine."""
+    built from (read when the run starts, so later commits do not relabel it), the machine
+    and the load tool (`tool`; wrk when not given)."""
     def sh(*argv: str) -> str:
         try:
             return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -158,11 +158,12 @@ def provenance(command: str) -> dict:
     commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
     if sh("git", "status", "--porcelain", "--", "crates"):
         commit += " (crates/ modified)"
-    wrk = sh("wrk", "--version").splitlines()
+    if tool is None:
+        wrk = sh("wrk", "--version").splitlines()
+        tool = (f"{wrk[0].split(' [')[0] if wrk else 'wrk'} + wrk/paced.lua "
+                "(open-loop pacing, one record per response)")
     return {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "commit": commit, "machine": f"{os.cpu_count()} cores, {cpu}",
-            "tool": f"{wrk[0].split(' [')[0] if wrk else 'wrk'} + wrk/paced.lua "
-                    "(open-loop pacing, one record per response)"}
+            "commit": commit, "machine": f"{os.cpu_count()} cores, {cpu}", "tool": tool}
 
 
 @dataclass

@@ -14,6 +14,9 @@ from contextlib import asynccontextmanager
 
 from .procs import HOST
 
+#: How the benches that use this client name it in their provenance.
+TOOL = "asyncio + rawhttp (HTTP/1.0 sockets, open-loop pacing, one record per stream)"
+
 
 @asynccontextmanager
 async def posted(port: int, path: str, body: dict | None, timeout: float = 30.0):

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from .analyze import percentile
-from .rawhttp import paced, posted, shuffled
+from .rawhttp import TOOL, paced, posted, shuffled
 from .procs import (Binaries, Process, ServerConfig, bench_args, provenance, request,
                     set_fault, start_breakwater, start_fake_llm)
 
@@ -215,7 +215,7 @@ def main() -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bins = Binaries.in_dir(args.bin_dir)
-    meta = provenance(args.command)
+    meta = provenance(args.command, TOOL)
     ttfb_s, fault_s = (8, 3) if args.quick else (30, 8)
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
         work = Path(tmp)

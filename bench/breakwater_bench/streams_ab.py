@@ -15,6 +15,10 @@ p99 gap under about half a millisecond is not.
 Also per build: CPU time and context switches per stream (all threads, from /proc), which
 are steadier than the latency and show where a change saves work.
 
+`B_ENV="VAR=VALUE ..."` sets configuration for B only, so one binary can be compared with
+itself under two settings (`B_ENV=TOKIO_WORKER_THREADS=1 bench/streams-ab.sh
+target/release`).
+
 Writes `streams_ab.json` and `streams_ab.md` into OUT_DIR and prints the Markdown.
 """
 
@@ -22,20 +26,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 from .analyze import percentile
 from .procs import Binaries, bench_args, provenance, set_fault, start_fake_llm
-from .rawhttp import paced, shuffled
+from .rawhttp import TOOL, paced, shuffled
 from .streams import UPSTREAM, USERS, post_stream, seeded_server, tag
 
 RATE = 40  # streams/s of each kind: 120/s in all
 SIDES = ("A", "B")
 
 
-def one_round(bins: dict[str, Binaries], seconds: float) -> dict:
+def side_env() -> dict[str, dict[str, str]]:
+    """The extra configuration of each side: B's from `B_ENV`, A's none."""
+    pairs = os.environ.get("B_ENV", "").split()
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        sys.exit(f"B_ENV: expected VAR=VALUE pairs separated by spaces, got {bad[0]!r}")
+    return {"A": {}, "B": dict(p.split("=", 1) for p in pairs)}
+
+
+def one_round(bins: dict[str, Binaries], env: dict[str, dict[str, str]], seconds: float) -> dict:
     """One fake-llm and both builds, fresh; the added time and the work per stream of each."""
     with tempfile.TemporaryDirectory(prefix="bench-streams-ab-") as tmp:
         work = Path(tmp)
@@ -45,7 +59,8 @@ def one_round(bins: dict[str, Binaries], seconds: float) -> dict:
             set_fault(fake.port, UPSTREAM)
             for side in SIDES:
                 (work / side).mkdir()
-                servers[side] = seeded_server(bins[side], work / side, "notes", fake.port)
+                servers[side] = seeded_server(bins[side], work / side, "notes", fake.port,
+                                              extra=env[side])
             kind = shuffled(("direct", *SIDES))
 
             def make(i: int):
@@ -88,9 +103,10 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     bins = {"A": Binaries.in_dir(args.base_bin_dir), "B": Binaries.in_dir(args.bin_dir)}
     rounds, seconds = (1, 8) if args.quick else (3, 20)
-    result = {"meta": provenance(args.command), "rounds": []}
+    env = side_env()
+    result = {"meta": {**provenance(args.command, TOOL), "b_env": env["B"]}, "rounds": []}
     for _ in range(rounds):
-        result["rounds"].append(one_round(bins, seconds))
+        result["rounds"].append(one_round(bins, env, seconds))
         print(json.dumps(result["rounds"][-1]), file=sys.stderr, flush=True)
     (out_dir / "streams_ab.json").write_text(json.dumps(result, indent=2))
     md = report(result)
@@ -101,7 +117,9 @@ def main() -> int:
 
 def report(r: dict) -> str:
     m = r["meta"]
-    lines = [f"Run: `{m['command']}`, {m['date']}, commit {m['commit']}, {m['machine']}.", "",
+    b_env = " ".join(f"{k}={v}" for k, v in m.get("b_env", {}).items())
+    lines = [f"Run: `{m['command']}`, {m['date']}, commit {m['commit']}, {m['machine']}"
+             + (f"; B with `{b_env}`" if b_env else "") + ".", "",
              f"| round | build | streams | added p50 | added p99 | CPU per stream "
              f"| context switches per stream |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for i, row in enumerate(r["rounds"], 1):
