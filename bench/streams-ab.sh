@@ -7,7 +7,8 @@
 #
 # BASE is a commit (built from a temporary worktree into target/ab) or a directory holding
 # a release `breakwater`; B is this tree. BASE=HEAD on a clean tree gives the null spread.
-# B_ENV="VAR=VALUE ..." configures B only (one binary under two settings). Standard
+# B_ENV="VAR=VALUE ..." configures B only (one binary under two settings); BENCH_PIN=1 keeps
+# the client and fake-llm to core 0 and both servers to the others. Standard
 # library Python only. About 2 minutes after the builds (quick: 20 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,6 +4,7 @@
 # as complete); see bench/README.md ("Streaming").
 #
 #   bench/streams.sh [--quick] [OUT_DIR]
+#   BENCH_PIN=1 bench/streams.sh   # the client and fake-llm on core 0, breakwater on the others
 #
 # Standard library Python only; builds the release binaries. Bounded in time; stops
 # everything it started. Exits 1 if any truncated answer was presented as complete.

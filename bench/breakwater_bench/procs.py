@@ -210,6 +210,19 @@ def start_breakwater(bins: Binaries, workdir: Path, config: ServerConfig,
     return start("breakwater", argv, config.env(port), workdir, port)
 
 
+def pin_server() -> tuple[list[str], str | None]:
+    """`BENCH_PIN=1`: the load client (this process) and what it starts from here on keep to
+    core 0, and breakwater, under the `taskset` wrap returned, to the other cores, as a load
+    generator on another machine would leave the server its cores. Returns that wrap and a
+    line for the report; no wrap and None when not asked for, or on one core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if os.environ.get("BENCH_PIN", "") in ("", "0") or len(cores) < 2:
+        return [], None
+    rest = ",".join(str(c) for c in cores[1:])
+    os.sched_setaffinity(0, {cores[0]})
+    return ["taskset", "-c", rest], f"client and fake-llm on core {cores[0]}, breakwater on {rest}"
+
+
 def ingest(bins: Binaries, workdir: Path, db: Path, notes_dir: Path, users: list[str]) -> None:
     env = clean_env({"BREAKWATER_DB": str(db), "RUST_LOG": "warn"})
     for user in users:

@@ -7,7 +7,12 @@ under load.
    to fake-llm (`stream: true` chat completions: the upstream's own first token) and
    through `breakwater serve` (`"stream": true`: its first `delta`). The time breakwater adds to the first piece is
    the difference of the two distributions at p50 and p99 (same run, same client, same
-   machine; breakwater's share includes its notes search, on 1 note per user here).
+   machine; breakwater's share includes its notes search, on 1 note per user here). Again
+   with each stream first net of fake-llm's own wait for its first piece, which it keeps
+   per call (`GET /admin/first-pieces`): its 50 ms latency is rounded up to its timer's
+   millisecond, an amount that differs from one call to the next and, with a paced client,
+   by the phase of the call's arrival, so it is taken out stream by stream.
+   `BENCH_PIN=1`: the client and fake-llm on core 0, breakwater on the others.
 2. The fault matrix. For each fault a fresh server whose circuit never opens (so every
    stream meets the fault), idle deadline 0.5 s; for each stream fault of fake-llm, 50
    streams/s. Every stream is classified by what the client saw; an answer presented as a
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import tempfile
 import time
@@ -30,8 +36,8 @@ from pathlib import Path
 
 from .analyze import percentile
 from .rawhttp import TOOL, paced, posted, shuffled
-from .procs import (Binaries, Process, ServerConfig, bench_args, provenance, request,
-                    set_fault, start_breakwater, start_fake_llm)
+from .procs import (Binaries, Process, ServerConfig, bench_args, get_json, pin_server,
+                    provenance, request, set_fault, start_breakwater, start_fake_llm)
 
 PIECES = 20
 NEVER_OPENS = 1_000_000  # a threshold no phase reaches: every stream meets its fault
@@ -140,31 +146,77 @@ def probe_phase(fake_port: int, bw_port: int, n: int) -> dict:
     return {k: {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)} for k, v in times.items()}
 
 
-def first_token_phase(fake_port: int, bw_port: int, seconds: float) -> dict:
+def first_token_phase(fake_port: int, bw_port: int, seconds: float, label: str) -> dict:
+    """50 streams/s straight to fake-llm and 50 through breakwater, shuffled; `label` keeps
+    each phase's questions its own (a warm-up's answers must not be cache hits later)."""
     kind = shuffled(("direct", "breakwater"))
 
     def make(i: int):
-        if kind(i) == "direct":
-            body = {"model": "bench", "stream": True,
-                    "messages": [{"role": "user", "content": f"breaker question {i}"}]}
-            return tag("direct", post_stream(fake_port, "/v1/chat/completions", body))
-        body = {"query": f"breaker question {i}", "user_id": USERS[i % len(USERS)], "stream": True}
-        return tag("breakwater", post_stream(bw_port, "/api/assistant/query", body))
+        return ask_stream(kind(i), f"{label}-{i}", fake_port, bw_port, USERS[i % len(USERS)])
 
-    # 100 requests/s in all: 50 streams/s each way.
-    results = asyncio.run(paced(100, seconds, make))
-    out = {}
-    for kind in ("direct", "breakwater"):
-        firsts = [r["first_ms"] for k, r in results if k == kind and r["first_ms"] is not None]
+    take_waits(fake_port)  # what earlier phases left
+    results = asyncio.run(paced(100, seconds, make))  # 100 requests/s in all
+    return first_piece_figures(results, take_waits(fake_port), ("breakwater",))
+
+
+def ask_stream(kind: str, tag_: str, fake_port: int, bw_port: int, user: str):
+    """One stream, tagged `(kind, question)`: straight to fake-llm when `kind` is direct,
+    else to the breakwater on `bw_port`. The question ends each prompt, so fake-llm's record
+    of its own wait can be matched to the stream (`take_waits`)."""
+    if kind == "direct":
+        question = f"direct question {tag_}"
+        body = {"model": "bench", "stream": True,
+                "messages": [{"role": "user", "content": question}]}
+        return tag((kind, question), post_stream(fake_port, "/v1/chat/completions", body))
+    question = f"breaker question {tag_}"
+    body = {"query": question, "user_id": user, "stream": True}
+    return tag((kind, question), post_stream(bw_port, "/api/assistant/query", body))
+
+
+QUESTION = re.compile(r"\w+ question [\w-]+$")
+
+
+def take_waits(fake_port: int) -> dict[str, float]:
+    """fake-llm's own wait for each streamed call's first piece since the last read (ms),
+    by the question its prompt ends with; the read clears them."""
+    waits = {}
+    for piece in get_json(fake_port, "/admin/first-pieces"):
+        found = QUESTION.search(piece["prompt_tail"])
+        if found:
+            waits[found.group(0)] = piece["waited_us"] / 1000
+    return waits
+
+
+def first_piece_figures(results: list, waits: dict[str, float], sides: tuple[str, ...]) -> dict:
+    """The time to first piece of each kind, and what each side adds to the direct streams:
+    - `added_*`: the difference of the two distributions, as the client saw them;
+    - `net_added_*`: the same, each stream first net of fake-llm's own wait for its first
+      piece (its latency, rounded up to its timer's millisecond, and its scheduling), so
+      that what the upstream spent on one call and not on another drops out, stream by
+      stream; what is left is the client's, breakwater's and the network's share."""
+    out: dict = {}
+    for kind in ("direct", *sides):
+        firsts, nets = [], []
+        for (k, question), r in results:
+            if k != kind or r["first_ms"] is None:
+                continue
+            firsts.append(r["first_ms"])
+            if question in waits:  # a cache hit has no upstream call
+                nets.append(r["first_ms"] - waits[question])
         out[kind] = {"n": len(firsts), "p50_ms": percentile(firsts, 50),
-                     "p99_ms": percentile(firsts, 99)}
-    out["added_p50_ms"] = out["breakwater"]["p50_ms"] - out["direct"]["p50_ms"]
-    out["added_p99_ms"] = out["breakwater"]["p99_ms"] - out["direct"]["p99_ms"]
+                     "p99_ms": percentile(firsts, 99), "net_n": len(nets),
+                     "net_p50_ms": percentile(nets, 50), "net_p99_ms": percentile(nets, 99)}
+    direct = out["direct"]
+    for side in sides:
+        o = out[side]
+        for q in ("p50", "p99"):
+            o[f"added_{q}_ms"] = o[f"{q}_ms"] - direct[f"{q}_ms"]
+            o[f"net_added_{q}_ms"] = o[f"net_{q}_ms"] - direct[f"net_{q}_ms"]
     return out
 
 
-async def tag(kind: str, coro):
-    return kind, await coro
+async def tag(label, coro):
+    return label, await coro
 
 
 def fault_phase(fake_port: int, fresh_server, seconds: float) -> list[dict]:
@@ -196,13 +248,13 @@ def fault_phase(fake_port: int, fresh_server, seconds: float) -> list[dict]:
 
 
 def seeded_server(bins: Binaries, work: Path, name: str, fake_port: int, threshold: int = 5,
-                  extra: dict[str, str] | None = None) -> Process:
-    """`breakwater serve` on its own database `name`.db in front of fake-llm, with one note
-    for each of USERS."""
+                  extra: dict[str, str] | None = None, wrap: list[str] | None = None) -> Process:
+    """`breakwater serve` (under `wrap`, if any) on its own database `name`.db in front of
+    fake-llm, with one note for each of USERS."""
     config = ServerConfig(db=work / f"{name}.db", upstream_port=fake_port, breaker_enabled=True,
                           fail_threshold=threshold, call_timeout_s=2, reset_timeout_s=10,
                           cache_ttl_s=30, extra=extra or {})
-    bw = start_breakwater(bins, work, config)
+    bw = start_breakwater(bins, work, config, wrap)
     for user in USERS:
         request(bw.port, "POST", "/api/notes", {
             "user_id": user, "title": "Circuit breakers",
@@ -215,7 +267,8 @@ def main() -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bins = Binaries.in_dir(args.bin_dir)
-    meta = provenance(args.command, TOOL)
+    wrap, pinned = pin_server()
+    meta = {**provenance(args.command, TOOL), "pinned": pinned}
     ttfb_s, fault_s = (8, 3) if args.quick else (30, 8)
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
         work = Path(tmp)
@@ -226,14 +279,14 @@ def main() -> int:
 
             def server(threshold: int, extra: dict[str, str]):
                 bw = seeded_server(bins, work, f"notes{len(servers)}", fake.port, threshold,
-                                   extra)
+                                   extra, wrap)
                 servers.append(bw)
                 return bw
 
             bw = server(5, {})
             # Warm both paths (connections, code) before measuring.
-            first_token_phase(fake.port, bw.port, 1)
-            ttfb = first_token_phase(fake.port, bw.port, ttfb_s)
+            first_token_phase(fake.port, bw.port, 1, "warm")
+            ttfb = first_token_phase(fake.port, bw.port, ttfb_s, "main")
             print(json.dumps(ttfb), file=sys.stderr, flush=True)
             probe = probe_phase(fake.port, bw.port, 100 if args.quick else 500)
             print(json.dumps(probe), file=sys.stderr, flush=True)
@@ -254,16 +307,26 @@ def main() -> int:
 
 def report(r: dict) -> str:
     t = r["first_token"]
+    b = t["breakwater"]
     lines = [
         f"Run: `{r['meta']['command']}`, {r['meta']['date']}, commit {r['meta']['commit']}, "
-        f"{r['meta']['machine']}.", "",
+        f"{r['meta']['machine']}"
+        + (f"; pinned: {r['meta']['pinned']}." if r["meta"].get("pinned") else "."), "",
         "| time to first piece, 50 streams/s | n | p50 | p99 |", "| --- | --- | --- | --- |",
         f"| fake-llm directly (the upstream's own first token) | {t['direct']['n']} "
         f"| {t['direct']['p50_ms']:.2f} ms | {t['direct']['p99_ms']:.2f} ms |",
-        f"| through breakwater (first `delta`) | {t['breakwater']['n']} "
-        f"| {t['breakwater']['p50_ms']:.2f} ms | {t['breakwater']['p99_ms']:.2f} ms |",
-        f"| **added by breakwater** | | **{t['added_p50_ms']:.2f} ms** "
-        f"| **{t['added_p99_ms']:.2f} ms** (goal ≤ 1 ms) |", "",
+        f"| through breakwater (first `delta`) | {b['n']} "
+        f"| {b['p50_ms']:.2f} ms | {b['p99_ms']:.2f} ms |",
+        f"| **added by breakwater** | | **{b['added_p50_ms']:.2f} ms** "
+        f"| **{b['added_p99_ms']:.2f} ms** (goal ≤ 1 ms) |", "",
+        "| the same streams, each net of fake-llm's own wait for its first piece | n | p50 "
+        "| p99 |", "| --- | --- | --- | --- |",
+        f"| fake-llm directly | {t['direct']['net_n']} | {t['direct']['net_p50_ms']:.2f} ms "
+        f"| {t['direct']['net_p99_ms']:.2f} ms |",
+        f"| through breakwater | {b['net_n']} | {b['net_p50_ms']:.2f} ms "
+        f"| {b['net_p99_ms']:.2f} ms |",
+        f"| **added by breakwater** | | **{b['net_added_p50_ms']:.2f} ms** "
+        f"| **{b['net_added_p99_ms']:.2f} ms** (goal ≤ 1 ms) |", "",
         "| one request at a time, upstream answering at once | p50 | p99 |", "| --- | --- | --- |",
     ]
     probe_rows = [("`GET /healthz` round trip (the client's and server's floor)", "healthz"),

@@ -12,12 +12,16 @@ target/release`) the two p50s agree to 0.015 ms, while the p99s differ by up to 
 p99 of 800 streams rests on its 8 slowest): a p50 gap of a few hundredths is a finding, a
 p99 gap under about half a millisecond is not.
 
+Each build's added time is given twice: as the client saw it, and net of fake-llm's own
+wait for each stream's first piece (`streams.first_piece_figures`).
+
 Also per build: CPU time and context switches per stream (all threads, from /proc), which
 are steadier than the latency and show where a change saves work.
 
 `B_ENV="VAR=VALUE ..."` sets configuration for B only, so one binary can be compared with
 itself under two settings (`B_ENV=TOKIO_WORKER_THREADS=1 bench/streams-ab.sh
-target/release`).
+target/release`). `BENCH_PIN=1` keeps the client and fake-llm to core 0 and both builds
+to the other cores (`procs.pin_server`).
 
 Writes `streams_ab.json` and `streams_ab.md` into OUT_DIR and prints the Markdown.
 """
@@ -31,10 +35,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .analyze import percentile
-from .procs import Binaries, bench_args, provenance, set_fault, start_fake_llm
+from .procs import Binaries, bench_args, pin_server, provenance, set_fault, start_fake_llm
 from .rawhttp import TOOL, paced, shuffled
-from .streams import UPSTREAM, USERS, post_stream, seeded_server, tag
+from .streams import (UPSTREAM, USERS, ask_stream, first_piece_figures, seeded_server,
+                      take_waits)
 
 RATE = 40  # streams/s of each kind: 120/s in all
 SIDES = ("A", "B")
@@ -49,7 +53,8 @@ def side_env() -> dict[str, dict[str, str]]:
     return {"A": {}, "B": dict(p.split("=", 1) for p in pairs)}
 
 
-def one_round(bins: dict[str, Binaries], env: dict[str, dict[str, str]], seconds: float) -> dict:
+def one_round(bins: dict[str, Binaries], env: dict[str, dict[str, str]], seconds: float,
+              wrap: list[str]) -> dict:
     """One fake-llm and both builds, fresh; the added time and the work per stream of each."""
     with tempfile.TemporaryDirectory(prefix="bench-streams-ab-") as tmp:
         work = Path(tmp)
@@ -60,38 +65,35 @@ def one_round(bins: dict[str, Binaries], env: dict[str, dict[str, str]], seconds
             for side in SIDES:
                 (work / side).mkdir()
                 servers[side] = seeded_server(bins[side], work / side, "notes", fake.port,
-                                              extra=env[side])
+                                              extra=env[side], wrap=wrap)
             kind = shuffled(("direct", *SIDES))
 
-            def make(i: int):
-                k = kind(i)
-                if k == "direct":
-                    body = {"model": "bench", "stream": True,
-                            "messages": [{"role": "user", "content": f"question {i}"}]}
-                    return tag(k, post_stream(fake.port, "/v1/chat/completions", body))
-                body = {"query": f"breaker question {i}", "user_id": USERS[i % len(USERS)],
-                        "stream": True}
-                return tag(k, post_stream(servers[k].port, "/api/assistant/query", body))
+            def make(label: str):
+                def one(i: int):
+                    k = kind(i)
+                    port = servers[k].port if k in servers else 0
+                    return ask_stream(k, f"{label}-{i}", fake.port, port, USERS[i % len(USERS)])
+                return one
 
-            asyncio.run(paced(RATE * 3, 2, make))  # warm connections and code
+            asyncio.run(paced(RATE * 3, 2, make("warm")))  # warm connections and code
+            take_waits(fake.port)
             before = {side: servers[side].usage() for side in SIDES}
-            results = asyncio.run(paced(RATE * 3, seconds, make))
+            results = asyncio.run(paced(RATE * 3, seconds, make("main")))
             after = {side: servers[side].usage() for side in SIDES}
+            waits = take_waits(fake.port)
         finally:
             for s in servers.values():
                 s.stop()
             fake.stop()
-    firsts = {k: [r["first_ms"] for kk, r in results if kk == k and r["first_ms"] is not None]
-              for k in ("direct", *SIDES)}
-    row = {"n": len(firsts["direct"])}
+    figures = first_piece_figures(results, waits, SIDES)
+    row = {"n": figures["direct"]["n"]}
     for side in SIDES:
-        n = len(firsts[side])
+        f = figures[side]
         row[side] = {
-            "n": n,
-            "added_p50_ms": percentile(firsts[side], 50) - percentile(firsts["direct"], 50),
-            "added_p99_ms": percentile(firsts[side], 99) - percentile(firsts["direct"], 99),
-            "cpu_ms_per_stream": (after[side][0] - before[side][0]) * 1000 / n,
-            "switches_per_stream": (after[side][1] - before[side][1]) / n,
+            **{k: f[k] for k in ("n", "added_p50_ms", "added_p99_ms", "net_added_p50_ms",
+                                 "net_added_p99_ms")},
+            "cpu_ms_per_stream": (after[side][0] - before[side][0]) * 1000 / f["n"],
+            "switches_per_stream": (after[side][1] - before[side][1]) / f["n"],
         }
     return row
 
@@ -104,9 +106,11 @@ def main() -> int:
     bins = {"A": Binaries.in_dir(args.base_bin_dir), "B": Binaries.in_dir(args.bin_dir)}
     rounds, seconds = (1, 8) if args.quick else (3, 20)
     env = side_env()
-    result = {"meta": {**provenance(args.command, TOOL), "b_env": env["B"]}, "rounds": []}
+    wrap, pinned = pin_server()
+    result = {"meta": {**provenance(args.command, TOOL), "b_env": env["B"], "pinned": pinned},
+              "rounds": []}
     for _ in range(rounds):
-        result["rounds"].append(one_round(bins, env, seconds))
+        result["rounds"].append(one_round(bins, env, seconds, wrap))
         print(json.dumps(result["rounds"][-1]), file=sys.stderr, flush=True)
     (out_dir / "streams_ab.json").write_text(json.dumps(result, indent=2))
     md = report(result)
@@ -119,14 +123,17 @@ def report(r: dict) -> str:
     m = r["meta"]
     b_env = " ".join(f"{k}={v}" for k, v in m.get("b_env", {}).items())
     lines = [f"Run: `{m['command']}`, {m['date']}, commit {m['commit']}, {m['machine']}"
-             + (f"; B with `{b_env}`" if b_env else "") + ".", "",
-             f"| round | build | streams | added p50 | added p99 | CPU per stream "
-             f"| context switches per stream |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             + (f"; B with `{b_env}`" if b_env else "")
+             + (f"; pinned: {m['pinned']}" if m.get("pinned") else "") + ".", "",
+             "| round | build | streams | added p50 | added p99 | net added p50 | net added p99 "
+             "| CPU per stream | context switches per stream |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, row in enumerate(r["rounds"], 1):
         for side, label in (("A", "A (base)"), ("B", "B (this tree)")):
             s = row[side]
             lines.append(f"| {i} | {label} | {s['n']} | {s['added_p50_ms']:.3f} ms "
-                         f"| {s['added_p99_ms']:.3f} ms | {s['cpu_ms_per_stream']:.2f} ms "
+                         f"| {s['added_p99_ms']:.3f} ms | {s['net_added_p50_ms']:.3f} ms "
+                         f"| {s['net_added_p99_ms']:.3f} ms | {s['cpu_ms_per_stream']:.2f} ms "
                          f"| {s['switches_per_stream']:.1f} |")
     return "\n".join(lines) + "\n"
 

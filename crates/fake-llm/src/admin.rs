@@ -1,4 +1,5 @@
-//! The admin endpoints: read and switch the fault, read and reset the counters, liveness.
+//! The admin endpoints: read and switch the fault, read and reset the counters, read each
+//! stream's wait for its first piece, liveness.
 //!
 //! Faults never apply here, so a test can always bring a "down" upstream back.
 
@@ -10,7 +11,7 @@ use axum::http::StatusCode;
 use crate::error::ApiError;
 use crate::fault::{Fault, InvalidFault};
 use crate::server::AppState;
-use crate::state::Stats;
+use crate::state::{FirstPiece, Stats};
 
 /// `GET /admin/fault`: the fault in force.
 pub(crate) async fn get_fault(State(state): State<AppState>) -> Json<Fault> {
@@ -42,6 +43,12 @@ pub(crate) async fn reset(State(state): State<AppState>) -> StatusCode {
 /// `GET /admin/stats`: the counters.
 pub(crate) async fn stats(State(state): State<AppState>) -> Json<Stats> {
     Json(state.llm.stats())
+}
+
+/// `GET /admin/first-pieces`: each streamed call's wait for its first piece since the last
+/// read, which this read clears.
+pub(crate) async fn first_pieces(State(state): State<AppState>) -> Json<Vec<FirstPiece>> {
+    Json(state.llm.take_first_pieces())
 }
 
 /// `GET /healthz`: liveness, whatever the fault.

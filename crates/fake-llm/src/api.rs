@@ -78,13 +78,12 @@ async fn answer_chat(state: &AppState, body: &[u8]) -> Result<Response, ApiError
             model: request.model.clone(),
             created,
         };
-        let answer = answer::grounded_answer(&request.prompt());
         let stream = admission.fault.stream.clone();
         return Ok(stream::respond(
             &state.llm,
             state.shutdown.clone(),
             protocol,
-            answer,
+            (&request.prompt(), admission.arrived),
             stream,
         ));
     }
@@ -105,13 +104,12 @@ async fn answer_text(state: &AppState, model: &str, body: &[u8]) -> Result<Respo
     let request: TextRequest = parse(body)?;
     tracing::trace!(parameters = ?request.parameters, "text request");
     if request.stream {
-        let answer = answer::grounded_answer(&request.inputs);
         let stream = admission.fault.stream.clone();
         return Ok(stream::respond(
             &state.llm,
             state.shutdown.clone(),
             Protocol::Text,
-            answer,
+            (&request.inputs, admission.arrived),
             stream,
         ));
     }

@@ -5,7 +5,9 @@
 //! deterministic answer that quotes the prompt, whole or streamed (`"stream": true`: SSE in
 //! OpenAI's chunk format, or TGI's token format). Its [`Fault`] — errors, latency, hangs,
 //! broken JSON, streams cut, stalled, dripping or broken after N pieces — can be switched at run time, from code or over `PUT /admin/fault`, so
-//! tests, benchmarks and demos can take the upstream down and bring it back.
+//! tests, benchmarks and demos can take the upstream down and bring it back. Each streamed
+//! call's wait for its first piece is kept for `GET /admin/first-pieces`, so a benchmark can
+//! subtract the upstream's own first token, call by call, from what a proxy's client saw.
 //!
 //! ```no_run
 //! use fake_llm::{FakeLlm, Fault};
@@ -34,4 +36,4 @@ mod stream;
 
 pub use fault::{Fault, FaultMode, InvalidFault, StreamFault, StreamMode};
 pub use server::RunningFakeLlm;
-pub use state::{FakeLlm, Stats};
+pub use state::{FakeLlm, FirstPiece, PROMPT_TAIL_CHARS, Stats};

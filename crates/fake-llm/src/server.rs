@@ -57,6 +57,7 @@ impl FakeLlm {
             .route("/admin/fault", get(admin::get_fault).put(admin::put_fault))
             .route("/admin/reset", post(admin::reset))
             .route("/admin/stats", get(admin::stats))
+            .route("/admin/first-pieces", get(admin::first_pieces))
             .route("/healthz", get(admin::healthz))
             .with_state(AppState {
                 llm: self.clone(),

@@ -1,7 +1,9 @@
 //! The shared state of a fake upstream: its fault and its counters.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,9 +38,27 @@ pub struct Stats {
     pub streams_dropped: u64,
 }
 
+/// How long one streamed call waited for its first piece, as served by
+/// `GET /admin/first-pieces`: the upstream's own first token, per call, so that a benchmark
+/// can subtract it from what its client saw through a proxy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirstPiece {
+    /// The last characters of the call's prompt (at most [`PROMPT_TAIL_CHARS`]): what tells
+    /// one call from another.
+    pub prompt_tail: String,
+    /// Microseconds from the call's arrival to its first piece being handed to the socket.
+    pub waited_us: u64,
+}
+
+/// How much of a prompt a [`FirstPiece`] keeps.
+pub const PROMPT_TAIL_CHARS: usize = 120;
+/// The [`FirstPiece`]s kept between two reads; the oldest go first.
+const FIRST_PIECES_KEPT: usize = 20_000;
+
 #[derive(Debug, Default)]
 struct Shared {
     fault: Mutex<FaultState>,
+    first_pieces: Mutex<VecDeque<FirstPiece>>,
     // Independent counters that guard no other data: Relaxed ordering is enough.
     calls: AtomicU64,
     chat_calls: AtomicU64,
@@ -73,6 +93,8 @@ pub(crate) struct Admission {
     pub(crate) fault: Fault,
     /// Whether this call answers with a fault rather than normally.
     pub(crate) faulted: bool,
+    /// When it arrived.
+    pub(crate) arrived: Instant,
 }
 
 impl FakeLlm {
@@ -142,6 +164,7 @@ impl FakeLlm {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
+        lock(&self.shared.first_pieces).clear();
         tracing::info!("fault and counters reset");
     }
 
@@ -179,6 +202,7 @@ impl FakeLlm {
             number,
             fault,
             faulted,
+            arrived: Instant::now(),
         }
     }
 
@@ -196,14 +220,44 @@ impl FakeLlm {
         }
     }
 
-    fn lock_fault(&self) -> MutexGuard<'_, FaultState> {
-        // No code path panics while holding the lock, and the state is valid after any
-        // partial update anyway, so a poisoned lock is safe to keep using.
-        self.shared
-            .fault
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The streamed calls' waits for their first piece since the last read (the latest
+    /// 20,000), oldest first; reading clears them.
+    pub fn take_first_pieces(&self) -> Vec<FirstPiece> {
+        lock(&self.shared.first_pieces).drain(..).collect()
     }
+
+    /// Notes that a streamed call sends its first piece now, `waited` after it arrived.
+    pub(crate) fn first_piece(&self, prompt_tail: String, waited: Duration) {
+        let piece = FirstPiece {
+            prompt_tail,
+            waited_us: u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+        };
+        let mut kept = lock(&self.shared.first_pieces);
+        if kept.len() == FIRST_PIECES_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(piece);
+    }
+
+    fn lock_fault(&self) -> MutexGuard<'_, FaultState> {
+        lock(&self.shared.fault)
+    }
+}
+
+/// The last [`PROMPT_TAIL_CHARS`] characters of `prompt`.
+pub(crate) fn prompt_tail(prompt: &str) -> String {
+    let start = prompt
+        .char_indices()
+        .rev()
+        .nth(PROMPT_TAIL_CHARS - 1)
+        .map_or(0, |(i, _)| i);
+    prompt[start..].to_owned()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No code path panics while holding these locks, and their data is valid after any
+    // partial update anyway, so a poisoned lock is safe to keep using.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Counts a stream's end when dropped: finished if marked so, else dropped by its client.

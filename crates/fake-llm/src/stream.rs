@@ -5,16 +5,17 @@
 //! - text: TGI's `{"token": {...}, "generated_text": null}` events, the last one carrying
 //!   the whole `generated_text` and `details.finish_reason`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::answer;
 use crate::fault::{StreamFault, StreamMode};
 use crate::server::Shutdown;
-use crate::state::FakeLlm;
+use crate::state::{FakeLlm, prompt_tail};
 
 /// Which of the two stream formats to speak.
 #[derive(Clone, Debug)]
@@ -98,15 +99,18 @@ pub(crate) fn pieces(answer: &str, chunks: Option<u32>) -> Vec<String> {
     pieces
 }
 
-/// The `200 text/event-stream` answer, behaving as `fault` says.
+/// The `200 text/event-stream` answer to the call that arrived at `arrived` with `prompt`,
+/// behaving as `fault` says.
 pub(crate) fn respond(
     llm: &FakeLlm,
     shutdown: Shutdown,
     protocol: Protocol,
-    answer: String,
+    (prompt, arrived): (&str, Instant),
     fault: StreamFault,
 ) -> Response {
+    let answer = answer::grounded_answer(prompt);
     let mut end = llm.stream_begun();
+    let (llm, mut tail) = (llm.clone(), Some(prompt_tail(prompt)));
     let body = async_stream::stream! {
         let pieces = pieces(&answer, fault.chunks);
         let delay = Duration::from_millis(fault.chunk_delay_ms);
@@ -117,6 +121,9 @@ pub(crate) fn respond(
             }
             if index > 0 && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
+            }
+            if let Some(tail) = tail.take() {
+                llm.first_piece(tail, arrived.elapsed());
             }
             yield Ok(event(&protocol.piece(index, piece).to_string()));
         }

@@ -211,3 +211,42 @@ fn a_stream_fault_is_checked_like_the_rest() {
     let unknown = serde_json::from_str::<Fault>(r#"{"stream":{"mode":"cut","after":2}}"#);
     assert!(unknown.is_err());
 }
+
+#[tokio::test]
+async fn each_stream_reports_its_wait_for_the_first_piece_once() -> anyhow::Result<()> {
+    let (upstream, client) = start().await?;
+    let base = upstream.base_url();
+    upstream
+        .llm
+        .set_fault(Fault::streaming(StreamFault::default()).with_latency_ms(20));
+    // A prompt longer than what is kept, with multi-byte characters at the cut.
+    let long = format!("{} question 7", "é".repeat(300));
+    ask(&client, &base, CHAT, &long).await?.text().await?;
+    ask(&client, &base, TEXT, "question 8")
+        .await?
+        .text()
+        .await?;
+    let pieces = first_pieces(&client, &base).await?;
+    assert_eq!(pieces.len(), 2, "{pieces:?}");
+    assert!(pieces[0].prompt_tail.ends_with("question 7"));
+    assert_eq!(
+        pieces[0].prompt_tail.chars().count(),
+        fake_llm::PROMPT_TAIL_CHARS
+    );
+    assert!(pieces[1].prompt_tail.ends_with("question 8"));
+    // Each waited out the latency at least (a sleep never ends early).
+    assert!(pieces.iter().all(|p| p.waited_us >= 20_000), "{pieces:?}");
+    assert!(
+        first_pieces(&client, &base).await?.is_empty(),
+        "a read clears them"
+    );
+    Ok(())
+}
+
+async fn first_pieces(client: &Client, base: &str) -> anyhow::Result<Vec<fake_llm::FirstPiece>> {
+    let response = client
+        .get(format!("{base}/admin/first-pieces"))
+        .send()
+        .await?;
+    Ok(response.error_for_status()?.json().await?)
+}
