@@ -151,26 +151,30 @@ def first_token_phase(fake_port: int, bw_port: int, seconds: float, label: str) 
     each phase's questions its own (a warm-up's answers must not be cache hits later)."""
     kind = shuffled(("direct", "breakwater"))
 
+    ports = {"direct": fake_port, "breakwater": bw_port}
+
     def make(i: int):
-        return ask_stream(kind(i), f"{label}-{i}", fake_port, bw_port, USERS[i % len(USERS)])
+        k = kind(i)
+        return ask_stream(k, f"{label}-{i}", ports[k], USERS[i % len(USERS)])
 
     take_waits(fake_port)  # what earlier phases left
     results = asyncio.run(paced(100, seconds, make))  # 100 requests/s in all
     return first_piece_figures(results, take_waits(fake_port), ("breakwater",))
 
 
-def ask_stream(kind: str, tag_: str, fake_port: int, bw_port: int, user: str):
-    """One stream, tagged `(kind, question)`: straight to fake-llm when `kind` is direct,
-    else to the breakwater on `bw_port`. The question ends each prompt, so fake-llm's record
-    of its own wait can be matched to the stream (`take_waits`)."""
+def ask_stream(kind: str, suffix: str, port: int, user: str):
+    """One stream to `port`, tagged `(kind, question)`: a chat completion straight to
+    fake-llm when `kind` is direct, else a question to breakwater. The question ends each
+    prompt, so fake-llm's record of its own wait can be matched to the stream
+    (`take_waits`)."""
     if kind == "direct":
-        question = f"direct question {tag_}"
+        question = f"direct question {suffix}"
         body = {"model": "bench", "stream": True,
                 "messages": [{"role": "user", "content": question}]}
-        return tag((kind, question), post_stream(fake_port, "/v1/chat/completions", body))
-    question = f"breaker question {tag_}"
+        return tag((kind, question), post_stream(port, "/v1/chat/completions", body))
+    question = f"breaker question {suffix}"
     body = {"query": question, "user_id": user, "stream": True}
-    return tag((kind, question), post_stream(bw_port, "/api/assistant/query", body))
+    return tag((kind, question), post_stream(port, "/api/assistant/query", body))
 
 
 QUESTION = re.compile(r"\w+ question [\w-]+$")

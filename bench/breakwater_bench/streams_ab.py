@@ -67,12 +67,12 @@ def one_round(bins: dict[str, Binaries], env: dict[str, dict[str, str]], seconds
                 servers[side] = seeded_server(bins[side], work / side, "notes", fake.port,
                                               extra=env[side], wrap=wrap)
             kind = shuffled(("direct", *SIDES))
+            ports = {"direct": fake.port, **{side: servers[side].port for side in SIDES}}
 
             def make(label: str):
                 def one(i: int):
                     k = kind(i)
-                    port = servers[k].port if k in servers else 0
-                    return ask_stream(k, f"{label}-{i}", fake.port, port, USERS[i % len(USERS)])
+                    return ask_stream(k, f"{label}-{i}", ports[k], USERS[i % len(USERS)])
                 return one
 
             asyncio.run(paced(RATE * 3, 2, make("warm")))  # warm connections and code

@@ -78,13 +78,11 @@ async fn answer_chat(state: &AppState, body: &[u8]) -> Result<Response, ApiError
             model: request.model.clone(),
             created,
         };
-        let stream = admission.fault.stream.clone();
         return Ok(stream::respond(
-            &state.llm,
-            state.shutdown.clone(),
+            state,
             protocol,
-            (&request.prompt(), admission.arrived),
-            stream,
+            &request.prompt(),
+            &admission,
         ));
     }
     Ok(Json(answer::chat_completion(&request, admission.number, created)).into_response())
@@ -104,13 +102,11 @@ async fn answer_text(state: &AppState, model: &str, body: &[u8]) -> Result<Respo
     let request: TextRequest = parse(body)?;
     tracing::trace!(parameters = ?request.parameters, "text request");
     if request.stream {
-        let stream = admission.fault.stream.clone();
         return Ok(stream::respond(
-            &state.llm,
-            state.shutdown.clone(),
+            state,
             Protocol::Text,
-            (&request.inputs, admission.arrived),
-            stream,
+            &request.inputs,
+            &admission,
         ));
     }
     Ok(Json(answer::text_generation(&request)).into_response())

@@ -5,7 +5,7 @@
 //! - text: TGI's `{"token": {...}, "generated_text": null}` events, the last one carrying
 //!   the whole `generated_text` and `details.finish_reason`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::answer;
-use crate::fault::{StreamFault, StreamMode};
-use crate::server::Shutdown;
-use crate::state::{FakeLlm, prompt_tail};
+use crate::fault::StreamMode;
+use crate::server::AppState;
+use crate::state::{Admission, prompt_tail};
 
 /// Which of the two stream formats to speak.
 #[derive(Clone, Debug)]
@@ -99,18 +99,19 @@ pub(crate) fn pieces(answer: &str, chunks: Option<u32>) -> Vec<String> {
     pieces
 }
 
-/// The `200 text/event-stream` answer to the call that arrived at `arrived` with `prompt`,
-/// behaving as `fault` says.
+/// The `200 text/event-stream` answer to the call `admission` let in, whose prompt is
+/// `prompt`, behaving as the stream fault it arrived under says.
 pub(crate) fn respond(
-    llm: &FakeLlm,
-    shutdown: Shutdown,
+    state: &AppState,
     protocol: Protocol,
-    (prompt, arrived): (&str, Instant),
-    fault: StreamFault,
+    prompt: &str,
+    admission: &Admission,
 ) -> Response {
     let answer = answer::grounded_answer(prompt);
+    let fault = admission.fault.stream.clone();
+    let (llm, shutdown, arrived) = (state.llm.clone(), state.shutdown.clone(), admission.arrived);
     let mut end = llm.stream_begun();
-    let (llm, mut tail) = (llm.clone(), Some(prompt_tail(prompt)));
+    let mut tail = Some(prompt_tail(prompt));
     let body = async_stream::stream! {
         let pieces = pieces(&answer, fault.chunks);
         let delay = Duration::from_millis(fault.chunk_delay_ms);
