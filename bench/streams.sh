@@ -5,6 +5,7 @@
 #
 #   bench/streams.sh [--quick] [OUT_DIR]
 #   BENCH_PIN=1 bench/streams.sh   # the client and fake-llm on core 0, breakwater on the others
+#   BENCH_NO_HALT=1 bench/streams.sh   # a diagnosis: no core halts when idle (see bench/README.md)
 #
 # Standard library Python only; builds the release binaries. Bounded in time; stops
 # everything it started. Exits 1 if any truncated answer was presented as complete.

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,6 +222,28 @@ def pin_server() -> tuple[list[str], str | None]:
     rest = ",".join(str(c) for c in cores[1:])
     os.sched_setaffinity(0, {cores[0]})
     return ["taskset", "-c", rest], f"client and fake-llm on core {cores[0]}, breakwater on {rest}"
+
+
+@contextmanager
+def no_halt():
+    """`BENCH_NO_HALT=1`, a diagnosis: a spinner at the lowest priority (SCHED_IDLE) on every
+    core while the block runs, so that no vCPU halts when idle. In a VM a halted vCPU is
+    woken by the host, and every hop of a request (a socket turning readable on an idle core)
+    pays that wake-up; with the spinners it does not, so the two runs' difference is what
+    the wake-ups cost. Anything runnable preempts a SCHED_IDLE task at once, and its weight
+    is 3 to a normal task's 1024: the processes under test lose next to no CPU time to it. Yields a line for the report, or None when not asked."""
+    if os.environ.get("BENCH_NO_HALT", "") in ("", "0"):
+        yield None
+        return
+    cores = range(os.cpu_count() or 1)  # all of them: pin_server may have narrowed ours
+    spinners = [subprocess.Popen(["chrt", "--idle", "0", "taskset", "-c", str(core),
+                                  "sh", "-c", "while :; do :; done"]) for core in cores]
+    try:
+        yield f"a SCHED_IDLE spinner on each of cores {','.join(map(str, cores))} (no core halts)"
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait(timeout=5)
 
 
 def ingest(bins: Binaries, workdir: Path, db: Path, notes_dir: Path, users: list[str]) -> None:

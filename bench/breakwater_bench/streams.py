@@ -13,6 +13,8 @@ under load.
    millisecond, an amount that differs from one call to the next and, with a paced client,
    by the phase of the call's arrival, so it is taken out stream by stream.
    `BENCH_PIN=1`: the client and fake-llm on core 0, breakwater on the others.
+   `BENCH_NO_HALT=1` (a diagnosis): no core halts while phases 1 and 3 run
+   (`procs.no_halt`), which shows what the VM's wake-up of an idle core costs.
 2. The fault matrix. For each fault a fresh server whose circuit never opens (so every
    stream meets the fault), idle deadline 0.5 s; for each stream fault of fake-llm, 50
    streams/s. Every stream is classified by what the client saw; an answer presented as a
@@ -36,8 +38,8 @@ from pathlib import Path
 
 from .analyze import percentile
 from .rawhttp import TOOL, paced, posted, shuffled
-from .procs import (Binaries, Process, ServerConfig, bench_args, get_json, pin_server,
-                    provenance, request, set_fault, start_breakwater, start_fake_llm)
+from .procs import (Binaries, Process, ServerConfig, bench_args, get_json, no_halt,
+                    pin_server, provenance, request, set_fault, start_breakwater, start_fake_llm)
 
 PIECES = 20
 NEVER_OPENS = 1_000_000  # a threshold no phase reaches: every stream meets its fault
@@ -288,12 +290,13 @@ def main() -> int:
                 return bw
 
             bw = server(5, {})
-            # Warm both paths (connections, code) before measuring.
-            first_token_phase(fake.port, bw.port, 1, "warm")
-            ttfb = first_token_phase(fake.port, bw.port, ttfb_s, "main")
-            print(json.dumps(ttfb), file=sys.stderr, flush=True)
-            probe = probe_phase(fake.port, bw.port, 100 if args.quick else 500)
-            print(json.dumps(probe), file=sys.stderr, flush=True)
+            with no_halt() as meta["no_halt"]:
+                # Warm both paths (connections, code) before measuring.
+                first_token_phase(fake.port, bw.port, 1, "warm")
+                ttfb = first_token_phase(fake.port, bw.port, ttfb_s, "main")
+                print(json.dumps(ttfb), file=sys.stderr, flush=True)
+                probe = probe_phase(fake.port, bw.port, 100 if args.quick else 500)
+                print(json.dumps(probe), file=sys.stderr, flush=True)
             bw.stop()
             faults = fault_phase(fake.port, lambda: server(NEVER_OPENS, {
                 "HF_STREAM_IDLE_TIMEOUT_SECONDS": "0.5"}), fault_s)
@@ -315,7 +318,8 @@ def report(r: dict) -> str:
     lines = [
         f"Run: `{r['meta']['command']}`, {r['meta']['date']}, commit {r['meta']['commit']}, "
         f"{r['meta']['machine']}"
-        + (f"; pinned: {r['meta']['pinned']}." if r["meta"].get("pinned") else "."), "",
+        + (f"; pinned: {r['meta']['pinned']}" if r["meta"].get("pinned") else "")
+        + (f"; {r['meta']['no_halt']}" if r["meta"].get("no_halt") else "") + ".", "",
         "| time to first piece, 50 streams/s | n | p50 | p99 |", "| --- | --- | --- | --- |",
         f"| fake-llm directly (the upstream's own first token) | {t['direct']['n']} "
         f"| {t['direct']['p50_ms']:.2f} ms | {t['direct']['p99_ms']:.2f} ms |",
