@@ -211,13 +211,18 @@ def start_breakwater(bins: Binaries, workdir: Path, config: ServerConfig,
     return start("breakwater", argv, config.env(port), workdir, port)
 
 
+def env_flag(name: str) -> bool:
+    """A switch set in the environment: anything but unset, empty or 0."""
+    return os.environ.get(name, "") not in ("", "0")
+
+
 def pin_server() -> tuple[list[str], str | None]:
     """`BENCH_PIN=1`: the load client (this process) and what it starts from here on keep to
     core 0, and breakwater, under the `taskset` wrap returned, to the other cores, as a load
     generator on another machine would leave the server its cores. Returns that wrap and a
     line for the report; no wrap and None when not asked for, or on one core."""
     cores = sorted(os.sched_getaffinity(0))
-    if os.environ.get("BENCH_PIN", "") in ("", "0") or len(cores) < 2:
+    if not env_flag("BENCH_PIN") or len(cores) < 2:
         return [], None
     rest = ",".join(str(c) for c in cores[1:])
     os.sched_setaffinity(0, {cores[0]})
@@ -227,12 +232,13 @@ def pin_server() -> tuple[list[str], str | None]:
 @contextmanager
 def no_halt():
     """`BENCH_NO_HALT=1`, a diagnosis: a spinner at the lowest priority (SCHED_IDLE) on every
-    core while the block runs, so that no vCPU halts when idle. In a VM a halted vCPU is
-    woken by the host, and every hop of a request (a socket turning readable on an idle core)
-    pays that wake-up; with the spinners it does not, so the two runs' difference is what
-    the wake-ups cost. Anything runnable preempts a SCHED_IDLE task at once, and its weight
-    is 3 to a normal task's 1024: the processes under test lose next to no CPU time to it. Yields a line for the report, or None when not asked."""
-    if os.environ.get("BENCH_NO_HALT", "") in ("", "0"):
+    core while the block runs, so that no vCPU halts when idle. In a VM the host wakes a
+    halted vCPU, and a request's hop onto an idle core may wait for that; comparing runs
+    with and without the spinners tells whether it does. Anything runnable preempts a
+    SCHED_IDLE task at once, and its weight is 3 to a normal task's 1024, so the processes
+    under test lose next to no CPU time to it (the host, though, sees every vCPU busy).
+    Yields a line for the report, or None when not asked for."""
+    if not env_flag("BENCH_NO_HALT"):
         yield None
         return
     cores = range(os.cpu_count() or 1)  # all of them: pin_server may have narrowed ours

@@ -14,7 +14,7 @@ under load.
    by the phase of the call's arrival, so it is taken out stream by stream.
    `BENCH_PIN=1`: the client and fake-llm on core 0, breakwater on the others.
    `BENCH_NO_HALT=1` (a diagnosis): no core halts while phases 1 and 3 run
-   (`procs.no_halt`), which shows what the VM's wake-up of an idle core costs.
+   (`procs.no_halt`), to tell whether the VM's wake-up of an idle core is in the tail.
 2. The fault matrix. For each fault a fresh server whose circuit never opens (so every
    stream meets the fault), idle deadline 0.5 s; for each stream fault of fake-llm, 50
    streams/s. Every stream is classified by what the client saw; an answer presented as a
@@ -152,7 +152,6 @@ def first_token_phase(fake_port: int, bw_port: int, seconds: float, label: str) 
     """50 streams/s straight to fake-llm and 50 through breakwater, shuffled; `label` keeps
     each phase's questions its own (a warm-up's answers must not be cache hits later)."""
     kind = shuffled(("direct", "breakwater"))
-
     ports = {"direct": fake_port, "breakwater": bw_port}
 
     def make(i: int):

@@ -46,7 +46,8 @@ pub struct FirstPiece {
     /// The last characters of the call's prompt (at most [`PROMPT_TAIL_CHARS`]): what tells
     /// one call from another.
     pub prompt_tail: String,
-    /// Microseconds from the call's arrival to its first piece being handed to the socket.
+    /// Microseconds from the call's arrival (its admission) to its first piece being
+    /// handed to the response body, which writes it at once.
     pub waited_us: u64,
 }
 
@@ -282,5 +283,32 @@ impl Drop for StreamEnd {
             &self.llm.shared.streams_dropped
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_pieces_keep_the_latest_and_a_reset_clears_them() {
+        let llm = FakeLlm::new();
+        for i in 0..=FIRST_PIECES_KEPT {
+            llm.first_piece(format!("question {i}"), Duration::from_micros(7));
+        }
+        let kept = llm.take_first_pieces();
+        assert_eq!(kept.len(), FIRST_PIECES_KEPT);
+        assert_eq!(kept[0].prompt_tail, "question 1", "the oldest went first");
+        assert_eq!(kept[FIRST_PIECES_KEPT - 1].waited_us, 7);
+        llm.first_piece("question x".to_owned(), Duration::ZERO);
+        llm.reset();
+        assert!(llm.take_first_pieces().is_empty());
+    }
+
+    #[test]
+    fn a_prompt_tail_cuts_on_a_character_boundary() {
+        assert_eq!(prompt_tail("short"), "short");
+        let long = format!("{}{}", "x".repeat(10), "é".repeat(PROMPT_TAIL_CHARS));
+        assert_eq!(prompt_tail(&long), "é".repeat(PROMPT_TAIL_CHARS));
     }
 }
