@@ -39,7 +39,7 @@ bench_venv() {
 
 # bench_build: the release binaries; sets BIN_DIR.
 bench_build() {
-  cargo build --release -q -p breakwater -p fake-llm
+  cargo build --release -q -p breakwater -p fake-llm -p bench-client
   BIN_DIR="$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
 }

@@ -42,7 +42,7 @@ def main() -> int:
 
 
 def run_everything(args: argparse.Namespace, settings: Settings, out_dir: Path) -> list[RunResult]:
-    bins = Binaries(Path(args.bin_dir) / "breakwater", Path(args.bin_dir) / "fake-llm")
+    bins = Binaries.in_dir(args.bin_dir)
     # SIGTERM (from `timeout` or the shell's trap) unwinds through the `finally` blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.time()

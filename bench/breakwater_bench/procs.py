@@ -119,11 +119,12 @@ def start(name: str, argv: list[str], env: dict[str, str], cwd: Path, port: int)
 class Binaries:
     breakwater: Path
     fake_llm: Path
+    client: Path  # bench-client, the streaming benches' load client
 
     @classmethod
     def in_dir(cls, bin_dir: str | Path) -> Binaries:
         d = Path(bin_dir).resolve()
-        return cls(d / "breakwater", d / "fake-llm")
+        return cls(d / "breakwater", d / "fake-llm", d / "bench-client")
 
 
 def bench_args(prog: str, description: str | None, command: str,

@@ -1,6 +1,7 @@
-"""The asyncio client of the streaming and chain benches: one HTTP/1.0 POST per
-connection (close-delimited bodies, so a stream's events are read as they arrive without
-chunked decoding), and open-loop pacing. `KeepAlive`: HTTP/1.1 over reused connections, as
+"""The asyncio client of the chain and store benches: one HTTP/1.0 POST per connection
+(close-delimited bodies, so a stream's events are read as they arrive without chunked
+decoding), and open-loop pacing; also the shuffled slots of the streaming benches, whose
+client is `bench-client` (client.py). `KeepAlive`: HTTP/1.1 over reused connections, as
 a backend's pooled client talks (a connection set up per request costs this client more than
 a search costs the server). Standard library only."""
 

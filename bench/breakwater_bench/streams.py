@@ -23,21 +23,21 @@ under load.
 3. Where the time goes: one request at a time, fake-llm answering at once (`probe_phase`).
 
 Writes `streams.json` and `streams.md` into OUT_DIR and prints the Markdown.
-The client is `rawhttp` (asyncio over HTTP/1.0, the standard library only).
+The client is `bench-client` (`client.py`: Rust, one thread, HTTP/1.0 sockets), which
+stamps each first piece when the read that brought it returns.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from .analyze import percentile
-from .rawhttp import TOOL, paced, posted, shuffled
+from .client import TOOL, req, run_plan, slots
+from .rawhttp import shuffled
 from .procs import (Binaries, Process, ServerConfig, bench_args, get_json, no_halt,
                     pin_server, provenance, request, set_fault, start_breakwater, start_fake_llm)
 
@@ -56,44 +56,10 @@ FAULTS = [
 ]
 
 
-async def post_stream(port: int, path: str, body: dict, timeout: float = 30.0) -> dict:
-    """POSTs `body` and reads the event stream as it comes: the status, the time to the
-    first piece of answer, and every event (name, data)."""
-    sent = time.perf_counter()
-    async with posted(port, path, body, timeout) as (status, reader):
-        first = None
-        events, name, buf = [], "message", []
-        while True:
-            line = await asyncio.wait_for(reader.readline(), timeout)
-            if not line:
-                break
-            line = line.rstrip(b"\r\n").decode()
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                buf.append(line[5:].strip())
-            elif line == "" and buf:
-                payload = "\n".join(buf)
-                if first is None and is_piece(name, payload):
-                    first = time.perf_counter()
-                events.append((name, payload))
-                name, buf = "message", []
-        return {"status": status, "events": events,
-                "first_ms": None if first is None else (first - sent) * 1000,
-                "total_ms": (time.perf_counter() - sent) * 1000}
-
-
-def is_piece(name: str, data: str) -> bool:
-    """The first piece of answer: breakwater's `delta`, or an upstream chunk with content."""
-    if name == "delta":
-        return True
-    if name == "message" and data.startswith("{"):
-        return bool(json.loads(data).get("choices", [{}])[0].get("delta", {}).get("content"))
-    return False
-
-
 def classify(result: dict) -> str:
     """What the client was told, from its events."""
+    if result["status"] == 0:
+        return f"no response ({result['error']})"
     if result["status"] != 200:
         return f"http {result['status']}"
     names = [n for n, _ in result["events"]]
@@ -112,70 +78,57 @@ def classify(result: dict) -> str:
     return f"whole {source}"
 
 
-async def round_trip_ms(port: int, path: str) -> float:
-    """A GET's whole round trip: the client's and the server's floor."""
-    sent = time.perf_counter()
-    async with posted(port, path, None) as (_, reader):
-        await reader.read()
-    return (time.perf_counter() - sent) * 1000
-
-
-def probe_phase(fake_port: int, bw_port: int, n: int) -> dict:
+def probe_phase(bins: Binaries, fake_port: int, bw_port: int, n: int) -> dict:
     """One request at a time on an otherwise idle machine, an upstream answering at once:
     where the added time goes. Each round: `/healthz`, a stream straight from fake-llm, a
     streamed miss through breakwater (search, prompt, upstream call), then the same
     question again (a streamed cache hit: no search, no upstream)."""
     set_fault(fake_port, {"stream": {"chunks": PIECES}})
-
-    async def run() -> dict[str, list[float]]:
-        times: dict[str, list[float]] = {"healthz": [], "direct": [], "miss": [], "hit": []}
-        for i in range(n + 50):
-            floor = await round_trip_ms(bw_port, "/healthz")
-            chat = {"model": "bench", "stream": True,
-                    "messages": [{"role": "user", "content": f"probe {i}"}]}
-            direct = await post_stream(fake_port, "/v1/chat/completions", chat)
-            ask = {"query": f"breaker probe {i}", "user_id": USERS[0], "stream": True}
-            miss = await post_stream(bw_port, "/api/assistant/query", ask)
-            hit = await post_stream(bw_port, "/api/assistant/query", ask)
-            if i >= 50:  # the first rounds warm connections and caches
-                for key, ms in (("healthz", floor), ("direct", direct["first_ms"]),
-                                ("miss", miss["first_ms"]), ("hit", hit["first_ms"])):
-                    times[key].append(ms)
-        return times
-
-    times = asyncio.run(run())
+    keys = ("healthz", "direct", "miss", "hit")
+    plan = []
+    for i in range(n + 50):
+        chat = {"model": "bench", "stream": True,
+                "messages": [{"role": "user", "content": f"probe {i}"}]}
+        ask = {"query": f"breaker probe {i}", "user_id": USERS[0], "stream": True}
+        plan += [req(bw_port, "/healthz"), req(fake_port, "/v1/chat/completions", chat),
+                 req(bw_port, "/api/assistant/query", ask),
+                 req(bw_port, "/api/assistant/query", ask)]
+    outcomes = run_plan(bins, plan, rate=None)
     set_fault(fake_port, UPSTREAM)
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    for j, o in enumerate(outcomes[50 * len(keys):]):  # the first rounds warm connections, caches
+        key = keys[j % len(keys)]
+        times[key].append(o["total_ms"] if key == "healthz" else o["first_ms"])
     return {k: {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99)} for k, v in times.items()}
 
 
-def first_token_phase(fake_port: int, bw_port: int, seconds: float, label: str) -> dict:
+def first_token_phase(bins: Binaries, fake_port: int, bw_port: int, seconds: float,
+                      label: str) -> dict:
     """50 streams/s straight to fake-llm and 50 through breakwater, shuffled; `label` keeps
     each phase's questions its own (a warm-up's answers must not be cache hits later)."""
     kind = shuffled(("direct", "breakwater"))
     ports = {"direct": fake_port, "breakwater": bw_port}
-
-    def make(i: int):
-        k = kind(i)
-        return ask_stream(k, f"{label}-{i}", ports[k], USERS[i % len(USERS)])
-
+    asks = [ask_stream(kind(i), f"{label}-{i}", ports[kind(i)], USERS[i % len(USERS)])
+            for i in range(slots(100, seconds))]  # 100 requests/s in all
     take_waits(fake_port)  # what earlier phases left
-    results = asyncio.run(paced(100, seconds, make))  # 100 requests/s in all
+    outcomes = run_plan(bins, [r for _, r in asks], rate=100)
+    results = [(t, o) for (t, _), o in zip(asks, outcomes)]
     return first_piece_figures(results, take_waits(fake_port), ("breakwater",))
 
 
-def ask_stream(kind: str, suffix: str, port: int, user: str):
-    """One stream to `port`, tagged `(kind, question)`: a chat completion straight to
-    fake-llm when `kind` is direct, else a question to breakwater. The question ends each
-    prompt, so fake-llm's record of its own wait can be matched to the stream
-    (`take_waits`)."""
+def ask_stream(kind: str, suffix: str, port: int, user: str) -> tuple[tuple[str, str], dict]:
+    """One stream to `port`, tagged `(kind, question)`, as a request of a plan: a chat
+    completion straight to fake-llm when `kind` is direct, else a question to breakwater.
+    The question ends each prompt, so fake-llm's record of its own wait can be matched to
+    the stream (`take_waits`)."""
     if kind == "direct":
         question = f"direct question {suffix}"
         body = {"model": "bench", "stream": True,
                 "messages": [{"role": "user", "content": question}]}
-        return tag((kind, question), post_stream(port, "/v1/chat/completions", body))
+        return (kind, question), req(port, "/v1/chat/completions", body)
     question = f"breaker question {suffix}"
     body = {"query": question, "user_id": user, "stream": True}
-    return tag((kind, question), post_stream(port, "/api/assistant/query", body))
+    return (kind, question), req(port, "/api/assistant/query", body)
 
 
 QUESTION = re.compile(r"\w+ question [\w-]+$")
@@ -220,11 +173,7 @@ def first_piece_figures(results: list, waits: dict[str, float], sides: tuple[str
     return out
 
 
-async def tag(label, coro):
-    return label, await coro
-
-
-def fault_phase(fake_port: int, fresh_server, seconds: float) -> list[dict]:
+def fault_phase(bins: Binaries, fake_port: int, fresh_server, seconds: float) -> list[dict]:
     """Each fault on a fresh server: an empty cache, a closed circuit, zeroed counters."""
     rows = []
     for label, stream in FAULTS:
@@ -232,13 +181,11 @@ def fault_phase(fake_port: int, fresh_server, seconds: float) -> list[dict]:
         bw_port = bw.port
         set_fault(fake_port, {**UPSTREAM, "stream": {**UPSTREAM["stream"], **stream}})
         base = len(rows) * 100_000
-
-        def make(i: int):
-            body = {"query": f"breaker fault {base + i}", "user_id": USERS[i % len(USERS)],
-                    "stream": True}
-            return post_stream(bw_port, "/api/assistant/query", body)
-
-        results = asyncio.run(paced(50, seconds, make))
+        plan = [req(bw_port, "/api/assistant/query",
+                    {"query": f"breaker fault {base + i}", "user_id": USERS[i % len(USERS)],
+                     "stream": True})
+                for i in range(slots(50, seconds))]
+        results = run_plan(bins, plan, rate=50)
         counts: dict[str, int] = {}
         for r in results:
             kind = classify(r)
@@ -291,13 +238,13 @@ def main() -> int:
             bw = server(5, {})
             with no_halt() as meta["no_halt"]:
                 # Warm both paths (connections, code) before measuring.
-                first_token_phase(fake.port, bw.port, 1, "warm")
-                ttfb = first_token_phase(fake.port, bw.port, ttfb_s, "main")
+                first_token_phase(bins, fake.port, bw.port, 1, "warm")
+                ttfb = first_token_phase(bins, fake.port, bw.port, ttfb_s, "main")
                 print(json.dumps(ttfb), file=sys.stderr, flush=True)
-                probe = probe_phase(fake.port, bw.port, 100 if args.quick else 500)
+                probe = probe_phase(bins, fake.port, bw.port, 100 if args.quick else 500)
                 print(json.dumps(probe), file=sys.stderr, flush=True)
             bw.stop()
-            faults = fault_phase(fake.port, lambda: server(NEVER_OPENS, {
+            faults = fault_phase(bins, fake.port, lambda: server(NEVER_OPENS, {
                 "HF_STREAM_IDLE_TIMEOUT_SECONDS": "0.5"}), fault_s)
         finally:
             for s in servers:

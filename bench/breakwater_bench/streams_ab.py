@@ -28,7 +28,6 @@ Writes `streams_ab.json` and `streams_ab.md` into OUT_DIR and prints the Markdow
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -36,7 +35,8 @@ import tempfile
 from pathlib import Path
 
 from .procs import Binaries, bench_args, pin_server, provenance, set_fault, start_fake_llm
-from .rawhttp import TOOL, paced, shuffled
+from .client import TOOL, run_plan, slots
+from .rawhttp import shuffled
 from .streams import (UPSTREAM, USERS, ask_stream, first_piece_figures, seeded_server,
                       take_waits)
 
@@ -69,17 +69,18 @@ def one_round(bins: dict[str, Binaries], env: dict[str, dict[str, str]], seconds
             kind = shuffled(("direct", *SIDES))
             ports = {"direct": fake.port, **{side: servers[side].port for side in SIDES}}
 
-            def make(label: str):
-                def one(i: int):
-                    k = kind(i)
-                    return ask_stream(k, f"{label}-{i}", ports[k], USERS[i % len(USERS)])
-                return one
+            def plan(label: str, seconds: float) -> list:
+                return [ask_stream(kind(i), f"{label}-{i}", ports[kind(i)], USERS[i % len(USERS)])
+                        for i in range(slots(RATE * 3, seconds))]
 
-            asyncio.run(paced(RATE * 3, 2, make("warm")))  # warm connections and code
+            warm = plan("warm", 2)  # warm connections and code
+            run_plan(bins["B"], [r for _, r in warm], rate=RATE * 3)
             take_waits(fake.port)
+            asks = plan("main", seconds)
             before = {side: servers[side].usage() for side in SIDES}
-            results = asyncio.run(paced(RATE * 3, seconds, make("main")))
+            outcomes = run_plan(bins["B"], [r for _, r in asks], rate=RATE * 3)
             after = {side: servers[side].usage() for side in SIDES}
+            results = [(t, o) for (t, _), o in zip(asks, outcomes)]
             waits = take_waits(fake.port)
         finally:
             for s in servers.values():
